@@ -1,0 +1,153 @@
+//! The language models: one trait that every family implements, so the trainer, the
+//! sampler and the studio never ask which model they hold.
+
+mod lstm;
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Reduction, Tensor};
+
+use crate::config::{ModelConfig, ModelKind};
+
+pub use lstm::Lstm;
+
+/// Everything needed to rebuild a model's shape; stored in every checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    /// Token ids the model reads and predicts.
+    pub vocab: i64,
+    pub layers: i64,
+    pub hidden: i64,
+    pub embedding: i64,
+    pub context: i64,
+    pub dropout: f64,
+}
+
+impl ModelSpec {
+    /// The spec of a model for `config` over a vocabulary of `vocab` ids.
+    pub fn new(config: &ModelConfig, vocab: usize) -> ModelSpec {
+        let config = config.resolved();
+        let need = |value: Option<i64>| value.expect("a resolved model config has every key");
+        ModelSpec {
+            kind: config.kind,
+            vocab: vocab as i64,
+            layers: need(config.layers),
+            hidden: need(config.hidden),
+            embedding: need(config.embedding),
+            context: need(config.context),
+            dropout: config.dropout.expect("a resolved model config has every key"),
+        }
+    }
+}
+
+/// A training loss, with its named parts for the records (the VAE's KL, say).
+pub struct Loss {
+    pub total: Tensor,
+    pub parts: Vec<(&'static str, Tensor)>,
+}
+
+/// What a model carries from one generated token to the next: an LSTM's state, a GPT's
+/// key/value cache. Only the model that made it can read it.
+pub struct State(Box<dyn Any + Send>);
+
+impl State {
+    pub fn new<T: Any + Send>(inner: T) -> State {
+        State(Box::new(inner))
+    }
+
+    pub fn get_mut<T: Any>(&mut self) -> &mut T {
+        self.0.downcast_mut().expect("a state is only given back to the model that made it")
+    }
+}
+
+/// One trainable language model.
+pub trait LanguageModel: Send {
+    fn spec(&self) -> &ModelSpec;
+
+    fn var_store(&self) -> &VarStore;
+
+    fn var_store_mut(&mut self) -> &mut VarStore;
+
+    /// Next-token logits `[batch, time, vocab]` for tokens `[batch, time]`.
+    fn logits(&self, tokens: &Tensor, train: bool) -> Tensor;
+
+    /// The loss of a batch `[batch, time + 1]`: each position predicts the next.
+    fn loss(&self, batch: &Tensor, train: bool, _step: u64) -> Loss {
+        let time = batch.size()[1] - 1;
+        let inputs = batch.narrow(1, 0, time);
+        let targets = batch.narrow(1, 1, time);
+        let logits = self.logits(&inputs, train);
+        let total = cross_entropy(&logits, &targets);
+        Loss { total, parts: Vec::new() }
+    }
+
+    /// Reads a prompt `[batch, time]` and returns the logits of the next token
+    /// `[batch, vocab]` with the state to continue from.
+    fn start(&self, prompt: &Tensor) -> (Tensor, State);
+
+    /// Feeds one token per sequence `[batch]` and returns the next logits `[batch, vocab]`.
+    fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor;
+
+    fn device(&self) -> Device {
+        self.var_store().device()
+    }
+
+    /// The weights by name, in a stable order.
+    fn named_weights(&self) -> Vec<(String, Tensor)> {
+        let mut weights: Vec<(String, Tensor)> = self.var_store().variables().into_iter().collect();
+        weights.sort_by(|a, b| a.0.cmp(&b.0));
+        weights
+    }
+
+    /// Copies weights in from a checkpoint; every weight must be there with its shape.
+    fn load_weights(&mut self, tensors: &HashMap<String, Tensor>) -> Result<(), String> {
+        tch::no_grad(|| {
+            for (name, mut weight) in self.var_store().variables() {
+                let saved =
+                    tensors.get(&name).ok_or_else(|| format!("it has no weight \"{name}\""))?;
+                if saved.size() != weight.size() {
+                    return Err(format!(
+                        "its weight \"{name}\" has shape {:?}, the model needs {:?}",
+                        saved.size(),
+                        weight.size()
+                    ));
+                }
+                weight.copy_(&saved.to_device(weight.device()).to_kind(weight.kind()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Number of trainable parameters.
+    fn parameter_count(&self) -> i64 {
+        self.var_store().trainable_variables().iter().map(Tensor::numel).sum::<usize>() as i64
+    }
+}
+
+/// Builds a freshly initialised model on `device`.
+pub fn build(spec: &ModelSpec, device: Device) -> Box<dyn LanguageModel> {
+    match spec.kind {
+        ModelKind::Lstm => Box::new(Lstm::new(spec.clone(), device)),
+    }
+}
+
+/// Mean cross-entropy of logits `[batch, time, vocab]` against targets `[batch, time]`.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor {
+    let vocab = logits.size()[2];
+    logits.view([-1, vocab]).cross_entropy_loss::<Tensor>(
+        &targets.reshape([-1]),
+        None,
+        Reduction::Mean,
+        -100,
+        0.0,
+    )
+}
+
+/// The logits of the last position: `[batch, time, vocab]` to `[batch, vocab]`.
+pub fn last_position(logits: &Tensor) -> Tensor {
+    logits.select(1, -1).to_kind(Kind::Float)
+}

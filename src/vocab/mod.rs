@@ -1,0 +1,161 @@
+//! Vocabularies: how text becomes token ids and back. Saved as `tokenizer.json` in the
+//! Hugging Face format, so Python's `tokenizers` loads the same vocabulary.
+
+mod char;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tokenizers::Tokenizer;
+
+pub use self::char::build_char;
+use crate::config::TokenizerKind;
+
+/// The token that ends every document; generation stops when it is drawn.
+pub const END_OF_DOCUMENT: &str = "<eod>";
+/// The token that stands for characters too rare to get their own.
+pub const UNKNOWN: &str = "<unk>";
+
+/// Why text could not be encoded, or a vocabulary not loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum VocabError {
+    #[error(
+        "the prompt contains {shown} (U+{code:04X}), a character the model never saw in \
+         training; leave it out or add text with it to the corpus and train again"
+    )]
+    UnknownCharacter { shown: String, code: u32 },
+    #[error("{path}: cannot load the vocabulary: {message}")]
+    Load { path: String, message: String },
+    #[error("{path}: cannot save the vocabulary: {message}")]
+    Save { path: String, message: String },
+}
+
+/// A vocabulary: the `tokenizers` tokenizer plus the lookups Muse uses on hot paths.
+#[derive(Clone)]
+pub struct Vocab {
+    tokenizer: Tokenizer,
+    kind: TokenizerKind,
+    /// For character vocabularies: each character's id.
+    char_ids: HashMap<char, u32>,
+    /// The text of each id; empty for special tokens.
+    pieces: Vec<String>,
+    end_of_document: u32,
+    unknown: Option<u32>,
+}
+
+impl Vocab {
+    fn from_tokenizer(tokenizer: Tokenizer, kind: TokenizerKind) -> Vocab {
+        let specials = tokenizer.get_added_tokens_decoder();
+        let mut pieces = vec![String::new(); tokenizer.get_vocab_size(true)];
+        for (token, id) in tokenizer.get_vocab(true) {
+            if !specials.get(&id).is_some_and(|added| added.special) {
+                pieces[id as usize] = token;
+            }
+        }
+        let char_ids = match kind {
+            TokenizerKind::Char => pieces
+                .iter()
+                .enumerate()
+                .filter_map(|(id, piece)| single_char(piece).map(|c| (c, id as u32)))
+                .collect(),
+        };
+        let end_of_document = tokenizer
+            .token_to_id(END_OF_DOCUMENT)
+            .expect("every Muse vocabulary has an end-of-document token");
+        let unknown = tokenizer.token_to_id(UNKNOWN);
+        Vocab { tokenizer, kind, char_ids, pieces, end_of_document, unknown }
+    }
+
+    /// Loads `tokenizer.json`.
+    pub fn load(path: &Path) -> Result<Vocab, VocabError> {
+        let error =
+            |message: String| VocabError::Load { path: path.display().to_string(), message };
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| error(e.to_string()))?;
+        if tokenizer.token_to_id(END_OF_DOCUMENT).is_none() {
+            return Err(error(format!(
+                "it has no {END_OF_DOCUMENT} token, so Muse did not write it"
+            )));
+        }
+        Ok(Vocab::from_tokenizer(tokenizer, TokenizerKind::Char))
+    }
+
+    /// Writes `tokenizer.json` atomically: a temporary file renamed into place.
+    pub fn save(&self, path: &Path) -> Result<(), VocabError> {
+        let error =
+            |message: String| VocabError::Save { path: path.display().to_string(), message };
+        let json = self.tokenizer.to_string(true).map_err(|e| error(e.to_string()))?;
+        crate::run::write_atomic(path, json.as_bytes()).map_err(|e| error(e.to_string()))
+    }
+
+    pub fn kind(&self) -> TokenizerKind {
+        self.kind
+    }
+
+    /// Number of ids, special tokens included.
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    pub fn end_of_document(&self) -> u32 {
+        self.end_of_document
+    }
+
+    /// The text an id stands for; empty for special tokens.
+    pub fn piece(&self, id: u32) -> &str {
+        self.pieces.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// A stable fingerprint of the vocabulary, to refuse checkpoints trained on another.
+    pub fn fingerprint(&self) -> String {
+        let json = self.tokenizer.to_string(false).unwrap_or_default();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes()))
+    }
+
+    /// Encodes corpus text; characters outside the vocabulary become the unknown token,
+    /// or are left out when the vocabulary has none.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        text.chars().filter_map(|c| self.char_ids.get(&c).copied().or(self.unknown)).collect()
+    }
+
+    /// Encodes a prompt: a character the model never saw is an error that names it.
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, VocabError> {
+        text.chars()
+            .map(|c| {
+                self.char_ids
+                    .get(&c)
+                    .copied()
+                    .ok_or_else(|| VocabError::UnknownCharacter { shown: shown(c), code: c as u32 })
+            })
+            .collect()
+    }
+
+    /// The text of a sequence of ids, special tokens left out.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        ids.iter().map(|id| self.piece(*id)).collect()
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+}
+
+fn single_char(piece: &str) -> Option<char> {
+    let mut chars = piece.chars();
+    let first = chars.next()?;
+    chars.next().is_none().then_some(first)
+}
+
+/// A character as a message shows it: quoted, or named when it is invisible.
+fn shown(c: char) -> String {
+    match c {
+        '\n' => "a newline".to_string(),
+        '\t' => "a tab".to_string(),
+        c if c.is_control() || c.is_whitespace() => "an invisible character".to_string(),
+        c => format!("\"{c}\""),
+    }
+}

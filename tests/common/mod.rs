@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests: the bundled corpus, small configs, and
+//! running the engine to the end.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use muse::config::{Config, CorpusConfig};
+use muse::corpus::{self, Corpus};
+use muse::run::RunDir;
+use muse::train::{self, Dataset, Event, Job, Summary};
+
+pub fn project_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bundled_corpus() -> Corpus {
+    corpus::load(&CorpusConfig::default(), project_root()).expect("the bundled corpus loads")
+}
+
+/// A model and schedule small enough to train a few hundred steps in seconds on a CPU.
+pub fn small_config(max_steps: i64) -> Config {
+    let mut config = Config::default();
+    config.model.layers = Some(1);
+    config.model.hidden = Some(128);
+    config.model.embedding = Some(64);
+    config.model.context = Some(64);
+    config.model.dropout = Some(0.0);
+    config.train.batch_size = 16;
+    config.train.lr = 3e-3;
+    config.train.min_lr = 3e-4;
+    config.train.warmup_steps = 20;
+    config.train.max_steps = max_steps;
+    config.train.eval_every = 100;
+    config.train.eval_batches = 8;
+    config.train.checkpoint_every = 100;
+    config.resolved()
+}
+
+pub fn dataset(corpus: &Corpus, config: &Config) -> Dataset {
+    train::prepare(corpus, config.train.seed as u64, config.train.val_fraction, 1)
+}
+
+/// Creates a run in `runs` and trains it to the end on the CPU.
+pub fn train_run(runs: &Path, name: &str, config: &Config, corpus: &Corpus) -> (RunDir, Summary) {
+    let data = dataset(corpus, config);
+    let run = RunDir::create(runs, name).unwrap();
+    std::fs::write(run.config(), config.to_toml()).unwrap();
+    data.vocab.save(&run.tokenizer()).unwrap();
+    let handle = train::spawn(Job {
+        config: config.clone(),
+        run: run.clone(),
+        dataset: data,
+        device: tch::Device::Cpu,
+    });
+    let summary = loop {
+        match handle.events.recv().expect("the engine reports how it ended") {
+            Event::Finished(result) => break result.expect("training succeeds"),
+            _ => continue,
+        }
+    };
+    handle.join();
+    (run, summary)
+}
+
+/// Entropy in nats of the token frequencies: the loss of a model that knows only how
+/// often each token occurs.
+pub fn unigram_entropy(ids: &[u32]) -> f64 {
+    let mut counts: HashMap<u32, u64> = HashMap::new();
+    for id in ids {
+        *counts.entry(*id).or_insert(0) += 1;
+    }
+    let total = ids.len() as f64;
+    counts.values().map(|n| *n as f64 / total).map(|p| -p * p.ln()).sum()
+}
+
+/// A fresh folder that lives until the test process ends.
+pub fn scratch() -> PathBuf {
+    tempfile::tempdir().unwrap().keep()
+}
