@@ -14,12 +14,10 @@ use tch::{Device, Kind, Tensor};
 fn trained() -> &'static (RunDir, f64) {
     static RUN: OnceLock<(RunDir, f64)> = OnceLock::new();
     RUN.get_or_init(|| {
-        let corpus = common::bundled_corpus();
         let config = common::small_config(300);
-        let data = common::dataset(&corpus, &config);
-        let entropy =
-            common::unigram_entropy(&[data.train.as_slice(), data.val.as_slice()].concat());
-        let (run, _) = common::train_run(&common::scratch(), "lstm", &config, &corpus);
+        let data = common::dataset(&config);
+        let entropy = common::unigram_entropy(&[data.train.to_vec(), data.val.to_vec()].concat());
+        let (run, _) = common::train_run(&common::scratch(), "lstm", &config);
         (run, entropy)
     })
 }
@@ -111,9 +109,8 @@ fn checkpoints_are_written_on_schedule_and_at_the_end() {
 
 #[test]
 fn a_saved_and_loaded_model_gives_identical_logits() {
-    let corpus = common::bundled_corpus();
     let config = common::small_config(1);
-    let vocab = common::dataset(&corpus, &config).vocab;
+    let vocab = common::dataset(&config).vocab;
     let spec = ModelSpec::new(&config.model, vocab.len());
     tch::manual_seed(11);
     let model = model::build(&spec, Device::Cpu);

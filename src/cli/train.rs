@@ -10,9 +10,8 @@ use toml::Value;
 
 use super::project::Project;
 use crate::config::{Config, ModelKind, Override};
-use crate::corpus::{self, Corpus};
 use crate::run::{Record, RunDir};
-use crate::train::{self, Command, Event, Job, Summary};
+use crate::train::{self, Command, Event, Job, Report, Summary};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -32,11 +31,10 @@ pub struct TrainArgs {
 
 pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     let config = project.config(&overrides(&args)?)?.resolved();
-    let corpus = corpus::load(&config.corpus, &project.base)?;
-    report_corpus(&corpus);
-
-    let dataset = train::prepare(&corpus, config.train.seed as u64, config.train.val_fraction, 1);
-    if let Some(note) = &dataset.split_note {
+    let cache = crate::vocab::cache::folder(&project.runs);
+    let dataset = train::prepare(&config, &project.base, Some(&cache))?;
+    report_corpus(&dataset.report);
+    if let Some(note) = dataset.report.split_note(config.train.val_fraction) {
         eprintln!("note: {note}");
     }
 
@@ -52,8 +50,8 @@ pub fn run(project: &Project, args: TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "training {} on {} documents from {} files ({} training and {} validation tokens, vocabulary of {}) in {}",
         config.model.kind.name(),
-        corpus.documents.len(),
-        corpus.files.len(),
+        dataset.report.documents,
+        dataset.report.files.len(),
         dataset.train.len(),
         dataset.val.len(),
         dataset.vocab.len(),
@@ -100,11 +98,11 @@ fn overrides(args: &TrainArgs) -> anyhow::Result<Vec<Override>> {
     Ok(overrides)
 }
 
-fn report_corpus(corpus: &Corpus) {
-    for skipped in &corpus.skipped {
+fn report_corpus(report: &Report) {
+    for skipped in &report.skipped {
         eprintln!("skipped {}: {}", skipped.path.display(), skipped.reason);
     }
-    for warning in &corpus.warnings {
+    for warning in &report.warnings {
         eprintln!("warning: {}: {}", warning.path.display(), warning.message);
     }
 }

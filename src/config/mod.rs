@@ -71,11 +71,15 @@ pub enum InvalidUtf8 {
 #[serde(default, deny_unknown_fields)]
 pub struct TokenizerConfig {
     pub kind: TokenizerKind,
+    /// Character vocabularies: characters seen fewer times share the unknown token.
+    pub min_count: i64,
+    /// BPE vocabularies: the number of tokens.
+    pub vocab_size: i64,
 }
 
 impl Default for TokenizerConfig {
     fn default() -> Self {
-        TokenizerConfig { kind: TokenizerKind::Char }
+        TokenizerConfig { kind: TokenizerKind::Char, min_count: 1, vocab_size: 2000 }
     }
 }
 
@@ -83,6 +87,7 @@ impl Default for TokenizerConfig {
 #[serde(rename_all = "lowercase")]
 pub enum TokenizerKind {
     Char,
+    Bpe,
 }
 
 /// The model families Muse trains.

@@ -140,8 +140,23 @@ pub const KEYS: &[Key] = &[
     key(
         "tokenizer",
         "kind",
-        ValueKind::Choice(&["char"]),
-        "How text becomes tokens: \"char\" gives every character its own token.",
+        ValueKind::Choice(&["char", "bpe"]),
+        "How text becomes tokens: \"char\" gives every character its own token; \"bpe\" \
+         learns byte-level pieces of words from the training text and never meets an unknown \
+         character.",
+    ),
+    key(
+        "tokenizer",
+        "min_count",
+        int(1, 1_000_000),
+        "For \"char\": characters seen fewer times than this in training share one unknown \
+         token.",
+    ),
+    key(
+        "tokenizer",
+        "vocab_size",
+        int(300, 200_000),
+        "For \"bpe\": how many tokens the vocabulary has.",
     ),
     // [model]
     key(

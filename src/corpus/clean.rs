@@ -27,45 +27,118 @@ impl Cleaning {
 
     /// Cleans one document's text. Leading and trailing blank lines are always removed.
     pub fn apply(&self, raw: &str) -> String {
-        let newlines_fixed;
-        let text = if self.unix_newlines && raw.contains('\r') {
-            newlines_fixed = raw.replace("\r\n", "\n").replace('\r', "\n");
-            newlines_fixed.as_str()
-        } else {
-            raw
-        };
-
-        let mut out = String::with_capacity(text.len());
-        let mut blank_run = 0usize;
-        for line in text.split('\n') {
-            let line = self.clean_line(line);
-            if line.is_empty() {
-                blank_run += 1;
-                continue;
-            }
-            if !out.is_empty() {
-                let kept = if self.collapse_blank_lines { blank_run.min(2) } else { blank_run };
-                out.extend(std::iter::repeat_n('\n', kept + 1));
-            }
-            blank_run = 0;
-            out.push_str(&line);
-        }
+        let mut cleaner = Cleaner::new(*self);
+        let mut out = String::with_capacity(raw.len());
+        cleaner.push(raw, &mut out);
+        cleaner.finish(&mut out);
         out
     }
 
-    fn clean_line(&self, line: &str) -> String {
-        let mut line: String = if self.strip_control {
-            line.chars().filter(|c| !c.is_control() || *c == '\t').collect()
+    /// Cleans one line (without its line end), appending it to `out`.
+    fn clean_line(&self, line: &str, out: &mut String) {
+        let start = out.len();
+        let needs_control_pass =
+            self.strip_control && line.chars().any(|c| c.is_control() && c != '\t');
+        if needs_control_pass {
+            out.extend(line.chars().filter(|c| !c.is_control() || *c == '\t'));
         } else {
-            line.to_string()
-        };
-        if self.unicode_nfc {
-            line = line.nfc().collect();
+            out.push_str(line);
+        }
+        if self.unicode_nfc
+            && !out[start..].is_ascii()
+            && unicode_normalization::is_nfc_quick(out[start..].chars())
+                != unicode_normalization::IsNormalized::Yes
+        {
+            let composed: String = out[start..].nfc().collect();
+            out.truncate(start);
+            out.push_str(&composed);
         }
         if self.trim_trailing_spaces {
-            line.truncate(line.trim_end_matches([' ', '\t']).len());
+            let kept = out[start..].trim_end_matches([' ', '\t']).len();
+            out.truncate(start + kept);
         }
-        line
+    }
+}
+
+/// Cleans text that arrives in pieces, so a document larger than memory can stream
+/// through. Pieces may end anywhere; a line is cleaned once its end has arrived.
+pub struct Cleaner {
+    cleaning: Cleaning,
+    /// The unfinished last line of the pieces so far.
+    partial: String,
+    blank_run: usize,
+    wrote_any: bool,
+    line: String,
+}
+
+impl Cleaner {
+    pub fn new(cleaning: Cleaning) -> Cleaner {
+        Cleaner {
+            cleaning,
+            partial: String::new(),
+            blank_run: 0,
+            wrote_any: false,
+            line: String::new(),
+        }
+    }
+
+    /// Cleans the complete lines of `piece`, appending them to `out`.
+    pub fn push(&mut self, piece: &str, out: &mut String) {
+        let mut rest = piece;
+        while let Some(end) = rest.find('\n') {
+            if self.partial.is_empty() {
+                self.line_ended(&rest[..end], out);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.push_str(&rest[..end]);
+                self.line_ended(&line, out);
+            }
+            rest = &rest[end + 1..];
+        }
+        self.partial.push_str(rest);
+    }
+
+    /// Cleans the last line; trailing blank lines are dropped.
+    pub fn finish(&mut self, out: &mut String) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line_ended(&line, out);
+        }
+    }
+
+    /// Whether any text has come out.
+    pub fn wrote_any(&self) -> bool {
+        self.wrote_any
+    }
+
+    fn line_ended(&mut self, line: &str, out: &mut String) {
+        if !self.cleaning.unix_newlines {
+            return self.emit(line, out);
+        }
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        for part in line.split('\r') {
+            self.emit(part, out);
+        }
+    }
+
+    fn emit(&mut self, line: &str, out: &mut String) {
+        self.line.clear();
+        self.cleaning.clean_line(line, &mut self.line);
+        if self.line.is_empty() {
+            self.blank_run += 1;
+            return;
+        }
+        if self.wrote_any {
+            let kept = if self.cleaning.collapse_blank_lines {
+                self.blank_run.min(2)
+            } else {
+                self.blank_run
+            };
+            out.extend(std::iter::repeat_n('\n', kept + 1));
+        }
+        self.blank_run = 0;
+        self.wrote_any = true;
+        out.push_str(&self.line);
     }
 }
 
@@ -119,6 +192,28 @@ mod tests {
     fn nfc_composes_accents() {
         let cleaning = Cleaning { unicode_nfc: true, ..none() };
         assert_eq!(cleaning.apply("e\u{301}te\u{301}"), "\u{e9}t\u{e9}");
+    }
+
+    #[test]
+    fn text_in_pieces_cleans_like_text_at_once() {
+        let text = "  Title \r\n\r\n\r\n\r\nline e\u{301}\u{7}\rnext\n\n\nlast  \n\n";
+        let whole = Cleaning::default().apply(text);
+        for size in 1..text.len() {
+            let mut cleaner = Cleaner::new(Cleaning::default());
+            let mut out = String::new();
+            let mut rest = text;
+            while !rest.is_empty() {
+                let mut cut = size.min(rest.len());
+                while !rest.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                cleaner.push(&rest[..cut], &mut out);
+                rest = &rest[cut..];
+            }
+            cleaner.finish(&mut out);
+            assert_eq!(out, whole, "pieces of {size} bytes");
+        }
+        assert_eq!(whole, "  Title\n\n\nline \u{e9}\nnext\n\n\nlast");
     }
 
     #[test]

@@ -14,9 +14,12 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use clean::Cleaning;
+pub use clean::{Cleaner, Cleaning};
 pub use field::FieldPath;
-pub use split::{document_hash, split_of, Split};
+pub use read::io_reason;
+pub use split::{
+    document_hash, position_note, split_mode, split_of, DocumentHasher, Split, SplitMode,
+};
 
 use crate::config::{CorpusConfig, InvalidUtf8};
 use structured::Fields;
@@ -119,20 +122,25 @@ impl ReadOptions {
     }
 }
 
-/// Reads the corpus the config names, with paths relative to `base`.
+/// The files the config names, before any is read.
+pub use discover::Found as Scan;
+
+/// Finds the corpus files the config names, with paths relative to `base`.
+pub fn scan(config: &CorpusConfig, base: &Path) -> Result<Scan, CorpusError> {
+    discover::discover(config, base).map_err(CorpusError::Config)
+}
+
+/// Reads the corpus the config names into memory, with paths relative to `base`.
 pub fn load(config: &CorpusConfig, base: &Path) -> Result<Corpus, CorpusError> {
     let options = ReadOptions::from_config(config)?;
-    let found = discover::discover(config, base).map_err(CorpusError::Config)?;
+    let found = scan(config, base)?;
 
     let results: Vec<(PathBuf, Result<FileDocuments, String>)> =
-        found.files.par_iter().map(|path| (path.clone(), read_file(path, &options))).collect();
+        found.files.par_iter().map(|path| (path.clone(), read_in_memory(path, &options))).collect();
 
     let mut corpus = Corpus { skipped: found.skipped, ..Corpus::default() };
     for (path, result) in results {
         match result {
-            Ok(file) if file.texts.is_empty() => {
-                corpus.skipped.push(Skipped { path, reason: "no text after cleaning".to_string() })
-            }
             Ok(file) => {
                 let index = corpus.files.len();
                 corpus
@@ -155,46 +163,121 @@ pub fn load(config: &CorpusConfig, base: &Path) -> Result<Corpus, CorpusError> {
     Ok(corpus)
 }
 
+/// The error for a corpus in which nothing could be read.
+pub fn nothing_read(scan: &Scan, skipped: &[Skipped]) -> CorpusError {
+    no_text(&scan.searched, skipped)
+}
+
 /// The cleaned documents of one file.
 struct FileDocuments {
     texts: Vec<String>,
     warnings: Vec<String>,
 }
 
-/// Reads, parses and cleans one file; `Err` is the reason it is skipped.
-fn read_file(path: &Path, options: &ReadOptions) -> Result<FileDocuments, String> {
+fn read_in_memory(path: &Path, options: &ReadOptions) -> Result<FileDocuments, String> {
+    let mut texts = Vec::new();
+    let mut current = String::new();
+    let report = read_documents(path, options, &mut |piece| match piece {
+        Piece::Text(text) => current.push_str(text),
+        Piece::End => texts.push(std::mem::take(&mut current)),
+    })?;
+    Ok(FileDocuments { texts, warnings: report.warnings })
+}
+
+/// A part of a document as it is read: text in one or more pieces, then its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Text(&'a str),
+    End,
+}
+
+/// What reading one file found besides its documents.
+#[derive(Debug, Default)]
+pub struct FileReport {
+    pub documents: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Reads, parses and cleans one file, handing its documents to `sink` piece by piece.
+/// Plain text files larger than a few megabytes stream through in pieces; other
+/// formats are parsed whole. `Err` is the reason the file is skipped, and then `sink`
+/// has not been called.
+pub fn read_documents(
+    path: &Path,
+    options: &ReadOptions,
+    sink: &mut dyn FnMut(Piece),
+) -> Result<FileReport, String> {
     let Some(format) = Format::of(path) else {
         let extension = path.extension().map(|e| e.to_string_lossy()).unwrap_or_default();
         return Err(format!("not a format Muse reads (.{extension})"));
     };
-    let file = read::read_text(path, options.invalid_utf8)?;
-    let mut warnings: Vec<String> = file.warning.into_iter().collect();
+    let size = std::fs::metadata(path).map_err(|e| read::io_reason(&e))?.len() as usize;
+    if format == Format::Text && size > read::PIECE {
+        return stream_plain_text(path, options, sink);
+    }
 
+    let file = read::read_text(path, options.invalid_utf8)?;
+    let mut report = FileReport { documents: 0, warnings: file.warning.into_iter().collect() };
     let raw = match format {
         Format::Text => vec![file.text],
         Format::Markdown => vec![markdown::to_text(&file.text)],
-        Format::Json => take(structured::from_json(&file.text, &options.fields)?, &mut warnings),
+        Format::Json => take(structured::from_json(&file.text, &options.fields)?, &mut report),
         Format::JsonLines => {
-            take(structured::from_json_lines(&file.text, &options.fields)?, &mut warnings)
+            take(structured::from_json_lines(&file.text, &options.fields)?, &mut report)
         }
         Format::Csv => {
-            take(structured::from_table(&file.text, b',', &options.fields)?, &mut warnings)
+            take(structured::from_table(&file.text, b',', &options.fields)?, &mut report)
         }
         Format::Tsv => {
-            take(structured::from_table(&file.text, b'\t', &options.fields)?, &mut warnings)
+            take(structured::from_table(&file.text, b'\t', &options.fields)?, &mut report)
         }
     };
 
-    let texts = raw
+    let cleaned: Vec<String> = raw
         .iter()
         .map(|text| options.cleaning.apply(text))
         .filter(|text| !text.is_empty())
         .collect();
-    Ok(FileDocuments { texts, warnings })
+    if cleaned.is_empty() {
+        return Err("no text after cleaning".to_string());
+    }
+    for text in &cleaned {
+        sink(Piece::Text(text));
+        sink(Piece::End);
+    }
+    report.documents = cleaned.len();
+    Ok(report)
 }
 
-fn take(extracted: structured::Extracted, warnings: &mut Vec<String>) -> Vec<String> {
-    warnings.extend(extracted.warnings);
+/// A large plain text file, read and cleaned in pieces; the whole file is one document.
+fn stream_plain_text(
+    path: &Path,
+    options: &ReadOptions,
+    sink: &mut dyn FnMut(Piece),
+) -> Result<FileReport, String> {
+    let mut cleaner = Cleaner::new(options.cleaning);
+    let mut out = String::new();
+    let warning = read::stream_text(path, options.invalid_utf8, read::PIECE, |piece| {
+        out.clear();
+        cleaner.push(piece, &mut out);
+        if !out.is_empty() {
+            sink(Piece::Text(&out));
+        }
+    })?;
+    out.clear();
+    cleaner.finish(&mut out);
+    if !out.is_empty() {
+        sink(Piece::Text(&out));
+    }
+    if !cleaner.wrote_any() {
+        return Err("no text after cleaning".to_string());
+    }
+    sink(Piece::End);
+    Ok(FileReport { documents: 1, warnings: warning.into_iter().collect() })
+}
+
+fn take(extracted: structured::Extracted, report: &mut FileReport) -> Vec<String> {
+    report.warnings.extend(extracted.warnings);
     extracted.texts
 }
 

@@ -1,5 +1,7 @@
-//! Reading one file's bytes as text, and deciding when a file cannot be used.
+//! Reading one file's bytes as text, and deciding when a file cannot be used. Large files
+//! are read in pieces, so memory stays bounded whatever their size.
 
+use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::path::Path;
 
@@ -8,6 +10,9 @@ use crate::config::InvalidUtf8;
 /// How many leading bytes are searched for a NUL to recognise a binary file.
 const BINARY_PROBE: usize = 8 * 1024;
 
+/// Files above this size are streamed in pieces of this size.
+pub const PIECE: usize = 4 * 1024 * 1024;
+
 /// A file's text, and what was noticed while reading it.
 #[derive(Debug)]
 pub struct FileText {
@@ -15,23 +20,172 @@ pub struct FileText {
     pub warning: Option<String>,
 }
 
-/// Reads `path` as UTF-8 text. `Err` carries the reason the file is skipped.
+/// Reads `path` as UTF-8 text in one piece. `Err` carries the reason the file is skipped.
 pub fn read_text(path: &Path, invalid_utf8: InvalidUtf8) -> Result<FileText, String> {
-    let bytes = read_bytes(path)?;
-    if bytes.is_empty() {
-        return Err("empty file".to_string());
-    }
-    if let Some(at) = bytes[..bytes.len().min(BINARY_PROBE)].iter().position(|b| *b == 0) {
-        return Err(format!("binary file (a NUL byte at offset {at})"));
-    }
-    decode(bytes, invalid_utf8)
+    let mut text = String::new();
+    let warning = stream_text(path, invalid_utf8, usize::MAX, |piece| text.push_str(piece))?;
+    Ok(FileText { text, warning })
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| io_reason(&e))?;
-    Ok(bytes)
+/// Reads `path` as UTF-8 text in pieces of about `piece_size` bytes, each ending on a
+/// character boundary, and hands each to `each`. Returns the warning to report, if any;
+/// `Err` carries the reason the file is skipped (then `each` was never called).
+pub fn stream_text(
+    path: &Path,
+    invalid_utf8: InvalidUtf8,
+    piece_size: usize,
+    mut each: impl FnMut(&str),
+) -> Result<Option<String>, String> {
+    let mut file = File::open(path).map_err(|e| io_reason(&e))?;
+    let size = file.metadata().map_err(|e| io_reason(&e))?.len() as usize;
+    let mut first = vec![0u8; BINARY_PROBE.min(size.max(1))];
+    let probed = read_up_to(&mut file, &mut first).map_err(|e| io_reason(&e))?;
+    first.truncate(probed);
+    if first.is_empty() {
+        return Err("empty file".to_string());
+    }
+    if let Some(at) = first.iter().position(|b| *b == 0) {
+        return Err(format!("binary file (a NUL byte at offset {at})"));
+    }
+
+    if invalid_utf8 == InvalidUtf8::Skip {
+        let mut check = Decoder::default();
+        pieces(path, piece_size, |bytes, _| check.count(bytes))?;
+        if check.count > 0 {
+            return Err(format!("not valid UTF-8: {}", check.summary()));
+        }
+    }
+
+    let mut decoder = Decoder::default();
+    let mut text = String::new();
+    let mut at_start = true;
+    let mut carry = first;
+    let mut buffer = vec![0u8; piece_size.min(size.max(1)).min(PIECE)];
+    let mut emit = |bytes: &[u8]| {
+        text.clear();
+        decoder.decode(bytes, &mut text);
+        let piece = if at_start { text.strip_prefix('\u{feff}').unwrap_or(&text) } else { &text };
+        if !piece.is_empty() {
+            each(piece);
+        }
+        at_start = false;
+    };
+    loop {
+        while carry.len() >= piece_size {
+            let cut = piece_cut(&carry, piece_size);
+            emit(&carry[..cut]);
+            carry.drain(..cut);
+        }
+        let read = read_up_to(&mut file, &mut buffer).map_err(|e| io_reason(&e))?;
+        if read == 0 {
+            emit(&carry);
+            break;
+        }
+        carry.extend_from_slice(&buffer[..read]);
+    }
+    Ok((decoder.count > 0).then(|| format!("{} replaced with U+FFFD", decoder.summary())))
+}
+
+/// Reads the file's bytes in pieces, for a check that needs every byte.
+fn pieces(path: &Path, piece_size: usize, mut each: impl FnMut(&[u8], bool)) -> Result<(), String> {
+    let mut file = File::open(path).map_err(|e| io_reason(&e))?;
+    let mut buffer = vec![0u8; piece_size.min(PIECE)];
+    let mut carry = Vec::new();
+    loop {
+        let read = read_up_to(&mut file, &mut buffer).map_err(|e| io_reason(&e))?;
+        carry.extend_from_slice(&buffer[..read]);
+        let done = read == 0;
+        let cut = if done { carry.len() } else { complete_prefix(&carry) };
+        each(&carry[..cut], done);
+        carry.drain(..cut);
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Fills as much of `buffer` as the file has left.
+fn read_up_to(file: &mut File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Where to end a piece of about `size` bytes so no UTF-8 sequence is cut in two.
+fn piece_cut(bytes: &[u8], size: usize) -> usize {
+    let mut cut = size.min(bytes.len());
+    while cut < bytes.len() && complete_prefix(&bytes[..cut]) < cut {
+        cut += 1;
+    }
+    cut
+}
+
+/// The length of `bytes` without a UTF-8 sequence cut short at its end.
+fn complete_prefix(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0b1100_0000 == 0b1000_0000 {
+            continue;
+        }
+        let needed = match byte {
+            0xF0..=0xF7 => 4,
+            0xE0..=0xEF => 3,
+            0xC0..=0xDF => 2,
+            _ => 1,
+        };
+        return if needed > back { bytes.len() - back } else { bytes.len() };
+    }
+    bytes.len()
+}
+
+/// UTF-8 decoding across pieces, counting invalid sequences and where the first was.
+#[derive(Default)]
+struct Decoder {
+    count: usize,
+    first: Option<usize>,
+    offset: usize,
+}
+
+impl Decoder {
+    fn decode(&mut self, bytes: &[u8], out: &mut String) {
+        for chunk in bytes.utf8_chunks() {
+            out.push_str(chunk.valid());
+            self.offset += chunk.valid().len();
+            if !chunk.invalid().is_empty() {
+                out.push('\u{fffd}');
+                self.count += 1;
+                self.first.get_or_insert(self.offset);
+                self.offset += chunk.invalid().len();
+            }
+        }
+    }
+
+    fn count(&mut self, bytes: &[u8]) {
+        for chunk in bytes.utf8_chunks() {
+            self.offset += chunk.valid().len();
+            if !chunk.invalid().is_empty() {
+                self.count += 1;
+                self.first.get_or_insert(self.offset);
+                self.offset += chunk.invalid().len();
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} invalid UTF-8 sequence{} (the first at byte {})",
+            self.count,
+            plural(self.count),
+            self.first.unwrap_or(0)
+        )
+    }
 }
 
 /// The reason for an I/O failure, in the user's terms.
@@ -42,48 +196,6 @@ pub fn io_reason(error: &std::io::Error) -> String {
         _ if error.raw_os_error() == Some(40) => "symbolic link loop".to_string(),
         _ => format!("cannot read: {error}"),
     }
-}
-
-/// Decodes UTF-8, replacing or refusing invalid sequences. A leading byte-order mark is dropped.
-fn decode(bytes: Vec<u8>, invalid_utf8: InvalidUtf8) -> Result<FileText, String> {
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => FileText { text, warning: None },
-        Err(error) => {
-            let bytes = error.into_bytes();
-            let (count, first) = invalid_sequences(&bytes);
-            let summary = format!(
-                "{count} invalid UTF-8 sequence{} (the first at byte {first})",
-                plural(count)
-            );
-            match invalid_utf8 {
-                InvalidUtf8::Skip => return Err(format!("not valid UTF-8: {summary}")),
-                InvalidUtf8::Replace => FileText {
-                    text: String::from_utf8_lossy(&bytes).into_owned(),
-                    warning: Some(format!("{summary} replaced with U+FFFD")),
-                },
-            }
-        }
-    };
-    Ok(match text.text.strip_prefix('\u{feff}') {
-        Some(rest) => FileText { text: rest.to_string(), ..text },
-        None => text,
-    })
-}
-
-/// How many invalid sequences `bytes` holds, and the byte offset of the first.
-fn invalid_sequences(bytes: &[u8]) -> (usize, usize) {
-    let mut count = 0;
-    let mut first = None;
-    let mut offset = 0;
-    for chunk in bytes.utf8_chunks() {
-        offset += chunk.valid().len();
-        if !chunk.invalid().is_empty() {
-            count += 1;
-            first.get_or_insert(offset);
-        }
-        offset += chunk.invalid().len();
-    }
-    (count, first.unwrap_or(0))
 }
 
 pub fn plural(count: usize) -> &'static str {
@@ -98,24 +210,54 @@ pub fn plural(count: usize) -> &'static str {
 mod tests {
     use super::*;
 
+    fn file_with(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("f.txt");
+        std::fs::write(&path, bytes).unwrap();
+        (folder, path)
+    }
+
     #[test]
     fn invalid_sequences_are_counted_from_their_offsets() {
-        let bytes = b"ab\xffcd\xc3\x28e".to_vec();
-        assert_eq!(invalid_sequences(&bytes), (2, 2));
-        let decoded = decode(bytes.clone(), InvalidUtf8::Replace).unwrap();
-        assert_eq!(decoded.text, "ab\u{fffd}cd\u{fffd}(e");
+        let (_folder, path) = file_with(b"ab\xffcd\xc3\x28e");
+        let read = read_text(&path, InvalidUtf8::Replace).unwrap();
+        assert_eq!(read.text, "ab\u{fffd}cd\u{fffd}(e");
         assert_eq!(
-            decoded.warning.unwrap(),
+            read.warning.unwrap(),
             "2 invalid UTF-8 sequences (the first at byte 2) replaced with U+FFFD"
         );
         assert_eq!(
-            decode(bytes, InvalidUtf8::Skip).unwrap_err(),
+            read_text(&path, InvalidUtf8::Skip).unwrap_err(),
             "not valid UTF-8: 2 invalid UTF-8 sequences (the first at byte 2)"
         );
     }
 
     #[test]
+    fn pieces_split_on_character_boundaries_and_join_to_the_text() {
+        let text = "春眠不觉晓，处处闻啼鸟。\nThe sea, the sea.\n".repeat(50);
+        let (_folder, path) = file_with(text.as_bytes());
+        for size in [1, 2, 5, 7, 64, 1000] {
+            let mut pieces = Vec::new();
+            stream_text(&path, InvalidUtf8::Replace, size, |p| pieces.push(p.to_string())).unwrap();
+            assert_eq!(pieces.concat(), text, "pieces of {size} bytes");
+            assert!(pieces.len() > 1 || size >= text.len());
+        }
+    }
+
+    #[test]
     fn a_byte_order_mark_is_dropped() {
-        assert_eq!(decode("\u{feff}hi".into(), InvalidUtf8::Replace).unwrap().text, "hi");
+        let (_folder, path) = file_with("\u{feff}hi".as_bytes());
+        assert_eq!(read_text(&path, InvalidUtf8::Replace).unwrap().text, "hi");
+    }
+
+    #[test]
+    fn empty_and_binary_files_are_refused() {
+        let (_a, empty) = file_with(b"");
+        assert_eq!(read_text(&empty, InvalidUtf8::Replace).unwrap_err(), "empty file");
+        let (_b, binary) = file_with(b"PK\x03\x04\x00\x00rest");
+        assert_eq!(
+            read_text(&binary, InvalidUtf8::Replace).unwrap_err(),
+            "binary file (a NUL byte at offset 4)"
+        );
     }
 }

@@ -1,23 +1,70 @@
-//! Training and evaluation batches: random windows of the token stream.
+//! Training and evaluation batches: random windows of one split's token stream.
+
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
-/// One split's tokens as a tensor on the host.
+use crate::vocab::cache::TokenFile;
+
+/// One split's tokens: ranges of token files, read as one stream. The files may be
+/// memory-mapped, so the stream need not fit in memory.
+#[derive(Clone, Default)]
 pub struct TokenStream {
-    tokens: Tensor,
-    len: i64,
+    parts: Vec<Part>,
+    /// Where each part starts in the stream.
+    starts: Vec<u64>,
+    len: u64,
+}
+
+#[derive(Clone)]
+struct Part {
+    file: Arc<TokenFile>,
+    range: std::ops::Range<usize>,
 }
 
 impl TokenStream {
-    pub fn new(ids: &[u32]) -> TokenStream {
-        let ids: Vec<i32> = ids.iter().map(|id| *id as i32).collect();
-        TokenStream { len: ids.len() as i64, tokens: Tensor::from_slice(&ids) }
+    /// A stream over ids held in memory.
+    pub fn from_ids(ids: Vec<u32>) -> TokenStream {
+        let end = ids.len() as u64;
+        let mut stream = TokenStream::default();
+        stream.push(&Arc::new(TokenFile::in_memory(vec![end], ids)), 0..end as usize);
+        stream
+    }
+
+    /// Appends a range of a token file, joining it to the last part when they touch.
+    pub fn push(&mut self, file: &Arc<TokenFile>, range: std::ops::Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        let length = range.len() as u64;
+        if let Some(last) = self.parts.last_mut() {
+            if Arc::ptr_eq(&last.file, file) && last.range.end == range.start {
+                last.range.end = range.end;
+                self.len += length;
+                return;
+            }
+        }
+        self.starts.push(self.len);
+        self.parts.push(Part { file: Arc::clone(file), range });
+        self.len += length;
+    }
+
+    /// Splits the stream at token `at`: the first `at` tokens, and the rest.
+    pub fn split_at(&self, at: u64) -> (TokenStream, TokenStream) {
+        let mut head = TokenStream::default();
+        let mut tail = TokenStream::default();
+        for (part, start) in self.parts.iter().zip(&self.starts) {
+            let cut = (at.saturating_sub(*start) as usize).min(part.range.len());
+            head.push(&part.file, part.range.start..part.range.start + cut);
+            tail.push(&part.file, part.range.start + cut..part.range.end);
+        }
+        (head, tail)
     }
 
     pub fn len(&self) -> i64 {
-        self.len
+        self.len as i64
     }
 
     pub fn is_empty(&self) -> bool {
@@ -26,20 +73,43 @@ impl TokenStream {
 
     /// The longest window a batch from this stream can have, at most `context`.
     pub fn window(&self, context: i64) -> i64 {
-        context.min(self.len - 1)
+        context.min(self.len() - 1)
+    }
+
+    /// Copies `count` tokens from position `at` on into `out`.
+    fn copy(&self, at: u64, count: usize, out: &mut Vec<i64>) {
+        let mut part = self.starts.partition_point(|start| *start <= at) - 1;
+        let mut offset = (at - self.starts[part]) as usize;
+        let mut left = count;
+        while left > 0 {
+            let Part { file, range } = &self.parts[part];
+            let tokens = &file.tokens()[range.start + offset..range.end];
+            let taken = tokens.len().min(left);
+            out.extend(tokens[..taken].iter().map(|id| *id as i64));
+            left -= taken;
+            part += 1;
+            offset = 0;
+        }
+    }
+
+    /// Every id, in order; for tests and small corpora.
+    pub fn to_vec(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.len as usize);
+        for part in &self.parts {
+            out.extend_from_slice(&part.file.tokens()[part.range.clone()]);
+        }
+        out
     }
 
     /// `batch` windows of `window + 1` tokens starting at random places, on `device`.
     pub fn sample(&self, rng: &mut ChaCha8Rng, batch: i64, window: i64, device: Device) -> Tensor {
-        let starts: Vec<i64> =
-            (0..batch).map(|_| rng.random_range(0..=self.len - window - 1)).collect();
-        let offsets = Tensor::arange(window + 1, (Kind::Int64, Device::Cpu));
-        let index = (Tensor::from_slice(&starts).unsqueeze(1) + offsets.unsqueeze(0)).view([-1]);
-        self.tokens
-            .index_select(0, &index)
-            .view([batch, window + 1])
-            .to_kind(Kind::Int64)
-            .to_device(device)
+        let width = (window + 1) as usize;
+        let mut ids = Vec::with_capacity(batch as usize * width);
+        for _ in 0..batch {
+            let start = rng.random_range(0..=self.len - width as u64);
+            self.copy(start, width, &mut ids);
+        }
+        Tensor::from_slice(&ids).view([batch, window + 1]).to_device(device)
     }
 }
 
@@ -47,4 +117,57 @@ impl TokenStream {
 /// the batches the uninterrupted run would have drawn.
 pub fn batch_rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(ids: Vec<u32>) -> Arc<TokenFile> {
+        let end = ids.len() as u64;
+        Arc::new(TokenFile::in_memory(vec![end], ids))
+    }
+
+    #[test]
+    fn windows_cross_from_one_part_into_the_next() {
+        let mut stream = TokenStream::default();
+        stream.push(&file(vec![1, 2, 3]), 0..3);
+        stream.push(&file(vec![4, 5, 6, 7]), 1..4);
+        assert_eq!(stream.len(), 6);
+        let mut out = Vec::new();
+        stream.copy(1, 4, &mut out);
+        assert_eq!(out, vec![2, 3, 5, 6]);
+        assert_eq!(stream.to_vec(), vec![1, 2, 3, 5, 6, 7]);
+    }
+
+    #[test]
+    fn touching_ranges_of_one_file_join() {
+        let shared = file(vec![1, 2, 3, 4]);
+        let mut stream = TokenStream::default();
+        stream.push(&shared, 0..2);
+        stream.push(&shared, 2..4);
+        assert_eq!(stream.parts.len(), 1);
+    }
+
+    #[test]
+    fn splitting_keeps_every_token_once() {
+        let mut stream = TokenStream::default();
+        stream.push(&file(vec![1, 2, 3]), 0..3);
+        stream.push(&file(vec![4, 5]), 0..2);
+        let (head, tail) = stream.split_at(4);
+        assert_eq!(head.to_vec(), vec![1, 2, 3, 4]);
+        assert_eq!(tail.to_vec(), vec![5]);
+    }
+
+    #[test]
+    fn batches_are_windows_of_the_stream() {
+        let stream = TokenStream::from_ids((0..100).collect());
+        let mut rng = batch_rng(1);
+        let batch = stream.sample(&mut rng, 4, 9, Device::Cpu);
+        assert_eq!(batch.size(), vec![4, 10]);
+        for row in 0..4 {
+            let values: Vec<i64> = Vec::try_from(batch.get(row)).unwrap();
+            assert!(values.windows(2).all(|w| w[1] == w[0] + 1), "{values:?}");
+        }
+    }
 }

@@ -1,107 +1,450 @@
-//! From a corpus to token ids: the split by document, the vocabulary built on the
-//! training side, and each document encoded and closed with the end-of-document token.
+//! From corpus files to token streams: read and split every document, build the
+//! vocabulary on the training side, encode each file (in parallel, through the token
+//! cache), and lay the files' tokens out as a training and a validation stream.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-use crate::corpus::{document_hash, split_of, Corpus, Split};
-use crate::vocab::{build_char, Vocab};
+use super::batches::TokenStream;
+use crate::config::{Config, TokenizerKind};
+use crate::corpus::{
+    self, position_note, split_mode, split_of, CorpusError, DocumentHasher, Piece, ReadOptions,
+    Skipped, Split, SplitMode, Warning,
+};
+use crate::vocab::cache::{key_of, Cache, TokenFile};
+use crate::vocab::{build_char, train_bpe, Vocab, VocabError};
 
-/// Token ids of both splits, ready for batching.
+/// Files up to this size keep their cleaned text in memory between the passes; larger
+/// ones are read again.
+const KEEP_IN_MEMORY: u64 = 32 * 1024 * 1024;
+
+/// Token streams of both splits, the vocabulary, and what was read.
 pub struct Dataset {
     pub vocab: Vocab,
-    pub train: Vec<u32>,
-    pub val: Vec<u32>,
+    pub train: TokenStream,
+    pub val: TokenStream,
+    pub report: Report,
+}
+
+/// What preparing the corpus found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
+    pub documents: usize,
     pub train_documents: usize,
     pub val_documents: usize,
-    /// Set when the split could not be made by document, saying how it was made instead.
-    pub split_note: Option<String>,
+    pub characters: u64,
+    pub split: SplitMode,
+    /// Files whose tokens came from the cache.
+    pub cached_files: usize,
 }
 
-/// Splits, builds the vocabulary on the training documents, and encodes everything.
-pub fn prepare(corpus: &Corpus, seed: u64, val_fraction: f64, min_count: u64) -> Dataset {
-    let sides: Vec<Split> = corpus
-        .documents
-        .iter()
-        .map(|doc| split_of(document_hash(&doc.text, seed), val_fraction))
-        .collect();
-    let val_documents = sides.iter().filter(|s| **s == Split::Val).count();
-    let by_document = val_fraction > 0.0 && val_documents > 0 && val_documents < sides.len();
+impl Report {
+    /// What to tell the user about how the split was made, when it is not by document.
+    pub fn split_note(&self, val_fraction: f64) -> Option<String> {
+        (self.split == SplitMode::Position).then(|| position_note(self.documents, val_fraction))
+    }
+}
 
-    let training_text = corpus
-        .documents
-        .iter()
-        .zip(&sides)
-        .filter(|(_, side)| !by_document || **side == Split::Train)
-        .map(|(doc, _)| doc.text.as_str());
-    let vocab = build_char(&count_characters(training_text), min_count);
+/// Why a dataset could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
+}
 
-    let encoded: Vec<Vec<u32>> = corpus
-        .documents
+/// What reading one file found; cached by the file's content.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct FileDocuments {
+    /// Each document's split hash, in file order.
+    hashes: Vec<u64>,
+    characters: u64,
+    /// Character counts of the documents hashed to each side: training, validation.
+    counts: [HashMap<char, u64>; 2],
+    warnings: Vec<String>,
+}
+
+/// One readable file between the passes.
+struct ReadFile {
+    path: PathBuf,
+    /// The content hash, when the cache is in use.
+    content: Option<String>,
+    documents: FileDocuments,
+    /// The cleaned documents, when they were read now and the file is small.
+    texts: Option<Vec<String>>,
+    cached: bool,
+}
+
+/// Prepares the corpus `config` names (paths relative to `base`) for training. With a
+/// cache folder, unchanged files are neither read nor tokenised again.
+pub fn prepare(
+    config: &Config,
+    base: &Path,
+    cache: Option<&Path>,
+) -> Result<Dataset, PrepareError> {
+    let cache = cache.map(Cache::open);
+    let options = ReadOptions::from_config(&config.corpus)?;
+    let seed = config.train.seed as u64;
+    let val_fraction = config.train.val_fraction;
+    let read_key = key_of(&format!("{options:?} seed={seed} val={val_fraction}"));
+
+    let scan = corpus::scan(&config.corpus, base)?;
+    let results: Vec<(PathBuf, Result<ReadFile, String>)> = scan
+        .files
         .par_iter()
-        .map(|doc| {
-            let mut ids = vocab.encode(&doc.text);
-            ids.push(vocab.end_of_document());
-            ids
+        .map(|path| {
+            (
+                path.clone(),
+                first_pass(path, &options, cache.as_ref(), &read_key, seed, val_fraction),
+            )
         })
         .collect();
 
-    if by_document {
-        let mut train = Vec::new();
-        let mut val = Vec::new();
-        for (ids, side) in encoded.iter().zip(&sides) {
-            match side {
-                Split::Train => train.extend_from_slice(ids),
-                Split::Val => val.extend_from_slice(ids),
+    let mut report = Report {
+        files: Vec::new(),
+        skipped: scan.skipped.clone(),
+        warnings: Vec::new(),
+        documents: 0,
+        train_documents: 0,
+        val_documents: 0,
+        characters: 0,
+        split: SplitMode::None,
+        cached_files: 0,
+    };
+    let mut files = Vec::new();
+    for (path, result) in results {
+        match result {
+            Ok(file) => files.push(file),
+            Err(reason) => report.skipped.push(Skipped { path, reason }),
+        }
+    }
+    if files.is_empty() {
+        return Err(corpus::nothing_read(&scan, &report.skipped).into());
+    }
+
+    let documents: usize = files.iter().map(|f| f.documents.hashes.len()).sum();
+    let val_documents = files
+        .iter()
+        .flat_map(|f| &f.documents.hashes)
+        .filter(|hash| split_of(**hash, val_fraction) == Split::Val)
+        .count();
+    let mode = split_mode(documents, val_documents, val_fraction);
+
+    let vocab = build_vocab(config, &files, &options, cache.as_ref(), &read_key, mode)?;
+    let encoded: Vec<Result<Arc<TokenFile>, String>> = files
+        .par_iter()
+        .map(|file| encode_file(file, &vocab, &options, cache.as_ref(), &read_key).map(Arc::new))
+        .collect();
+
+    let mut all = TokenStream::default();
+    let (mut train, mut val) = (TokenStream::default(), TokenStream::default());
+    for (file, tokens) in files.iter().zip(encoded) {
+        let tokens = match tokens {
+            Ok(tokens) => tokens,
+            Err(reason) => {
+                report.skipped.push(Skipped { path: file.path.clone(), reason });
+                continue;
+            }
+        };
+        for (index, hash) in file.documents.hashes.iter().enumerate() {
+            let range = tokens.document(index);
+            match (mode, split_of(*hash, val_fraction)) {
+                (SplitMode::Document, Split::Train) => train.push(&tokens, range),
+                (SplitMode::Document, Split::Val) => val.push(&tokens, range),
+                _ => all.push(&tokens, range),
             }
         }
-        return Dataset {
-            vocab,
-            train,
-            val,
-            train_documents: sides.len() - val_documents,
-            val_documents,
-            split_note: None,
-        };
+        report.documents += file.documents.hashes.len();
+        report.characters += file.documents.characters;
+        report.cached_files += usize::from(file.cached);
+        let path = &file.path;
+        report.warnings.extend(
+            file.documents
+                .warnings
+                .iter()
+                .map(|message| Warning { path: path.clone(), message: message.clone() }),
+        );
+        report.files.push(file.path.clone());
+    }
+    if let Some(cache) = &cache {
+        cache.save_index();
     }
 
-    let all: Vec<u32> = encoded.concat();
-    let cut = all.len() - ((all.len() as f64 * val_fraction) as usize);
-    let documents = corpus.documents.len();
-    let split_note = (val_fraction > 0.0).then(|| {
-        format!(
-            "the corpus has {documents} document{} and the split by document left one side \
-             empty, so the last {:.0}% of its tokens are used for validation",
-            if documents == 1 { "" } else { "s" },
-            val_fraction * 100.0
-        )
-    });
-    Dataset {
-        vocab,
-        val: all[cut..].to_vec(),
-        train: all[..cut].to_vec(),
-        train_documents: documents,
-        val_documents: 0,
-        split_note,
+    report.split = mode;
+    match mode {
+        SplitMode::Document => {
+            report.val_documents = val_documents;
+            report.train_documents = report.documents - val_documents;
+        }
+        SplitMode::Position => {
+            let cut = all.len() as u64 - (all.len() as f64 * val_fraction) as u64;
+            (train, val) = all.split_at(cut);
+            report.train_documents = report.documents;
+        }
+        SplitMode::None => {
+            train = all;
+            report.train_documents = report.documents;
+        }
+    }
+    Ok(Dataset { vocab, train, val, report })
+}
+
+/// Reads a file for its documents' hashes and character counts, or takes them from the
+/// cache when the file is unchanged.
+fn first_pass(
+    path: &Path,
+    options: &ReadOptions,
+    cache: Option<&Cache>,
+    read_key: &str,
+    seed: u64,
+    val_fraction: f64,
+) -> Result<ReadFile, String> {
+    let content = match cache {
+        Some(cache) => Some(cache.content_hash(path).map_err(|e| corpus::io_reason(&e))?),
+        None => None,
+    };
+    let key = content.as_ref().map(|c| format!("{c}-{read_key}"));
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        if let Some(documents) = cache.load_json::<FileDocuments>("documents", key) {
+            return Ok(ReadFile {
+                path: path.to_path_buf(),
+                content,
+                documents,
+                texts: None,
+                cached: true,
+            });
+        }
+    }
+
+    let keep = std::fs::metadata(path).map(|m| m.len() <= KEEP_IN_MEMORY).unwrap_or(false);
+    let mut documents = FileDocuments::default();
+    let mut texts = Vec::new();
+    let mut current = String::new();
+    let mut counter = CharCounter::default();
+    let mut hasher = DocumentHasher::new(seed);
+    let report = corpus::read_documents(path, options, &mut |piece| match piece {
+        Piece::Text(text) => {
+            hasher.update(text);
+            documents.characters += counter.add(text);
+            if keep {
+                current.push_str(text);
+            }
+        }
+        Piece::End => {
+            let hash = hasher.finish();
+            hasher = DocumentHasher::new(seed);
+            documents.hashes.push(hash);
+            let side = split_of(hash, val_fraction) as usize;
+            counter.drain_into(&mut documents.counts[side]);
+            if keep {
+                texts.push(std::mem::take(&mut current));
+            }
+        }
+    })?;
+    documents.warnings = report.warnings;
+
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        cache.store_json("documents", key, &documents);
+    }
+    Ok(ReadFile {
+        path: path.to_path_buf(),
+        content,
+        documents,
+        texts: keep.then_some(texts),
+        cached: false,
+    })
+}
+
+fn build_vocab(
+    config: &Config,
+    files: &[ReadFile],
+    options: &ReadOptions,
+    cache: Option<&Cache>,
+    read_key: &str,
+    mode: SplitMode,
+) -> Result<Vocab, PrepareError> {
+    let tokenizer = &config.tokenizer;
+    let training_only = mode == SplitMode::Document;
+    match tokenizer.kind {
+        TokenizerKind::Char => {
+            let mut counts: HashMap<char, u64> = HashMap::new();
+            for file in files {
+                let sides = if training_only {
+                    &file.documents.counts[..1]
+                } else {
+                    &file.documents.counts[..]
+                };
+                for side in sides {
+                    for (c, n) in side {
+                        *counts.entry(*c).or_insert(0) += n;
+                    }
+                }
+            }
+            Ok(build_char(&counts, tokenizer.min_count as u64, &[]))
+        }
+        TokenizerKind::Bpe => {
+            let contents: Option<Vec<&str>> = files.iter().map(|f| f.content.as_deref()).collect();
+            let key = contents.map(|contents| {
+                key_of(&format!(
+                    "bpe {} {read_key} {mode:?} {}",
+                    tokenizer.vocab_size,
+                    contents.join(",")
+                ))
+            });
+            if let (Some(cache), Some(key)) = (cache, &key) {
+                if let Some(vocab) = cache.load_vocab(key) {
+                    return Ok(vocab);
+                }
+            }
+            let vocab = train_bpe_on(files, options, config, training_only)?;
+            if let (Some(cache), Some(key)) = (cache, &key) {
+                cache.store_vocab(key, &vocab);
+            }
+            Ok(vocab)
+        }
     }
 }
 
-/// How often each character occurs, counted in parallel.
+/// Trains BPE on the training documents, streamed to the trainer from a reader thread so
+/// the corpus never has to be in memory at once.
+fn train_bpe_on(
+    files: &[ReadFile],
+    options: &ReadOptions,
+    config: &Config,
+    training_only: bool,
+) -> Result<Vocab, VocabError> {
+    let val_fraction = config.train.val_fraction;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<String>(256);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for file in files {
+                let wanted = |index: usize| {
+                    !training_only
+                        || split_of(file.documents.hashes[index], val_fraction) == Split::Train
+                };
+                if let Some(texts) = &file.texts {
+                    for (index, text) in texts.iter().enumerate() {
+                        if wanted(index) && sender.send(text.clone()).is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                let mut index = 0;
+                let _ = corpus::read_documents(&file.path, options, &mut |piece| match piece {
+                    Piece::Text(text) if index < file.documents.hashes.len() && wanted(index) => {
+                        let _ = sender.send(text.to_string());
+                    }
+                    Piece::Text(_) => {}
+                    Piece::End => index += 1,
+                });
+            }
+        });
+        train_bpe(receiver.into_iter(), config.tokenizer.vocab_size as usize, &[])
+    })
+}
+
+/// The token ids of one file's documents, from the cache or encoded now.
+fn encode_file(
+    file: &ReadFile,
+    vocab: &Vocab,
+    options: &ReadOptions,
+    cache: Option<&Cache>,
+    read_key: &str,
+) -> Result<TokenFile, String> {
+    let expected = file.documents.hashes.len();
+    let key = file.content.as_ref().map(|c| format!("{c}-{read_key}-{}", vocab.fingerprint()));
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        if let Some(tokens) = cache.load_tokens(key).filter(|t| t.ends().len() == expected) {
+            return Ok(tokens);
+        }
+    }
+
+    let end_of_document = vocab.end_of_document();
+    let mut ids: Vec<u32> = Vec::new();
+    let mut ends: Vec<u64> = Vec::with_capacity(expected);
+    match &file.texts {
+        Some(texts) => {
+            for text in texts {
+                ids.extend(vocab.encode(text));
+                ids.push(end_of_document);
+                ends.push(ids.len() as u64);
+            }
+        }
+        None => {
+            corpus::read_documents(&file.path, options, &mut |piece| match piece {
+                Piece::Text(text) => ids.extend(vocab.encode(text)),
+                Piece::End => {
+                    ids.push(end_of_document);
+                    ends.push(ids.len() as u64);
+                }
+            })?;
+        }
+    }
+    if ends.len() != expected {
+        return Err("the file changed while it was being read".to_string());
+    }
+    Ok(match (cache, &key) {
+        (Some(cache), Some(key)) => cache.store_tokens(key, ends, ids),
+        _ => TokenFile::in_memory(ends, ids),
+    })
+}
+
+/// Counts characters, with a fast path for ASCII.
+struct CharCounter {
+    ascii: [u64; 128],
+    other: HashMap<char, u64>,
+}
+
+impl Default for CharCounter {
+    fn default() -> Self {
+        CharCounter { ascii: [0; 128], other: HashMap::new() }
+    }
+}
+
+impl CharCounter {
+    /// Counts the characters of `text`; returns how many there were.
+    fn add(&mut self, text: &str) -> u64 {
+        let mut total = 0;
+        for c in text.chars() {
+            total += 1;
+            match self.ascii.get_mut(c as usize) {
+                Some(count) => *count += 1,
+                None => *self.other.entry(c).or_insert(0) += 1,
+            }
+        }
+        total
+    }
+
+    /// Adds the counts to `into` and starts again from zero.
+    fn drain_into(&mut self, into: &mut HashMap<char, u64>) {
+        for (code, count) in self.ascii.iter_mut().enumerate() {
+            if *count > 0 {
+                *into.entry(code as u8 as char).or_insert(0) += *count;
+                *count = 0;
+            }
+        }
+        for (c, n) in self.other.drain() {
+            *into.entry(c).or_insert(0) += n;
+        }
+    }
+}
+
+/// Characters by frequency, for statistics and tests.
 pub fn count_characters<'a>(texts: impl Iterator<Item = &'a str>) -> HashMap<char, u64> {
-    let texts: Vec<&str> = texts.collect();
-    texts
-        .par_iter()
-        .fold(HashMap::new, |mut counts, text| {
-            for c in text.chars() {
-                *counts.entry(c).or_insert(0u64) += 1;
-            }
-            counts
-        })
-        .reduce(HashMap::new, |mut a, b| {
-            for (c, n) in b {
-                *a.entry(c).or_insert(0) += n;
-            }
-            a
-        })
+    let mut counter = CharCounter::default();
+    let mut counts = HashMap::new();
+    for text in texts {
+        counter.add(text);
+    }
+    counter.drain_into(&mut counts);
+    counts
 }

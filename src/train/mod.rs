@@ -8,7 +8,7 @@ mod optim;
 mod schedule;
 
 pub use batches::{batch_rng, TokenStream};
-pub use dataset::{count_characters, prepare, Dataset};
+pub use dataset::{count_characters, prepare, Dataset, PrepareError, Report};
 pub use engine::{spawn, Command, EngineState, Event, Handle, Job, Summary};
 pub use optim::{AdamW, AdamWConfig};
 pub use schedule::Schedule;

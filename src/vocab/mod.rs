@@ -1,13 +1,16 @@
 //! Vocabularies: how text becomes token ids and back. Saved as `tokenizer.json` in the
 //! Hugging Face format, so Python's `tokenizers` loads the same vocabulary.
 
+mod bpe;
+pub mod cache;
 mod char;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use tokenizers::Tokenizer;
+use tokenizers::{PreTokenizerWrapper, Tokenizer};
 
+pub use self::bpe::train_bpe;
 pub use self::char::build_char;
 use crate::config::TokenizerKind;
 
@@ -28,6 +31,8 @@ pub enum VocabError {
     Load { path: String, message: String },
     #[error("{path}: cannot save the vocabulary: {message}")]
     Save { path: String, message: String },
+    #[error("cannot train the BPE vocabulary: {0}")]
+    Train(String),
 }
 
 /// A vocabulary: the `tokenizers` tokenizer plus the lookups Muse uses on hot paths.
@@ -44,7 +49,11 @@ pub struct Vocab {
 }
 
 impl Vocab {
-    fn from_tokenizer(tokenizer: Tokenizer, kind: TokenizerKind) -> Vocab {
+    fn from_tokenizer(tokenizer: Tokenizer) -> Vocab {
+        let kind = match tokenizer.get_pre_tokenizer() {
+            Some(PreTokenizerWrapper::ByteLevel(_)) => TokenizerKind::Bpe,
+            _ => TokenizerKind::Char,
+        };
         let specials = tokenizer.get_added_tokens_decoder();
         let mut pieces = vec![String::new(); tokenizer.get_vocab_size(true)];
         for (token, id) in tokenizer.get_vocab(true) {
@@ -58,6 +67,7 @@ impl Vocab {
                 .enumerate()
                 .filter_map(|(id, piece)| single_char(piece).map(|c| (c, id as u32)))
                 .collect(),
+            TokenizerKind::Bpe => HashMap::new(),
         };
         let end_of_document = tokenizer
             .token_to_id(END_OF_DOCUMENT)
@@ -76,7 +86,7 @@ impl Vocab {
                 "it has no {END_OF_DOCUMENT} token, so Muse did not write it"
             )));
         }
-        Ok(Vocab::from_tokenizer(tokenizer, TokenizerKind::Char))
+        Ok(Vocab::from_tokenizer(tokenizer))
     }
 
     /// Writes `tokenizer.json` atomically: a temporary file renamed into place.
@@ -104,9 +114,16 @@ impl Vocab {
         self.end_of_document
     }
 
-    /// The text an id stands for; empty for special tokens.
+    /// The text an id stands for in a character vocabulary (empty for special tokens);
+    /// in a BPE vocabulary, the byte-level form of the token.
     pub fn piece(&self, id: u32) -> &str {
         self.pieces.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// The readable text of one token, for display; a BPE token that ends inside a
+    /// character shows replacement characters.
+    pub fn token_text(&self, id: u32) -> String {
+        self.decode(&[id])
     }
 
     /// A stable fingerprint of the vocabulary, to refuse checkpoints trained on another.
@@ -115,14 +132,30 @@ impl Vocab {
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(json.as_bytes()))
     }
 
-    /// Encodes corpus text; characters outside the vocabulary become the unknown token,
-    /// or are left out when the vocabulary has none.
+    /// Encodes corpus text. In a character vocabulary, characters outside it become the
+    /// unknown token, or are left out when it has none.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        text.chars().filter_map(|c| self.char_ids.get(&c).copied().or(self.unknown)).collect()
+        match self.kind {
+            TokenizerKind::Char => text
+                .chars()
+                .filter_map(|c| self.char_ids.get(&c).copied().or(self.unknown))
+                .collect(),
+            TokenizerKind::Bpe => self.encode_bpe(text),
+        }
+    }
+
+    fn encode_bpe(&self, text: &str) -> Vec<u32> {
+        self.tokenizer
+            .encode_fast(text, false)
+            .map(|encoding| encoding.get_ids().to_vec())
+            .unwrap_or_default()
     }
 
     /// Encodes a prompt: a character the model never saw is an error that names it.
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, VocabError> {
+        if self.kind == TokenizerKind::Bpe {
+            return Ok(self.encode_bpe(text));
+        }
         text.chars()
             .map(|c| {
                 self.char_ids
@@ -135,7 +168,15 @@ impl Vocab {
 
     /// The text of a sequence of ids, special tokens left out.
     pub fn decode(&self, ids: &[u32]) -> String {
-        ids.iter().map(|id| self.piece(*id)).collect()
+        match self.kind {
+            TokenizerKind::Char => ids.iter().map(|id| self.piece(*id)).collect(),
+            TokenizerKind::Bpe => self.tokenizer.decode(ids, true).unwrap_or_default(),
+        }
+    }
+
+    /// The id of a special token, such as a style token.
+    pub fn special(&self, token: &str) -> Option<u32> {
+        self.tokenizer.token_to_id(token)
     }
 
     /// The underlying `tokenizers` tokenizer.

@@ -38,13 +38,14 @@ pub fn small_config(max_steps: i64) -> Config {
     config.resolved()
 }
 
-pub fn dataset(corpus: &Corpus, config: &Config) -> Dataset {
-    train::prepare(corpus, config.train.seed as u64, config.train.val_fraction, 1)
+/// The bundled corpus prepared for `config`, without a cache.
+pub fn dataset(config: &Config) -> Dataset {
+    train::prepare(config, project_root(), None).expect("the bundled corpus prepares")
 }
 
 /// Creates a run in `runs` and trains it to the end on the CPU.
-pub fn train_run(runs: &Path, name: &str, config: &Config, corpus: &Corpus) -> (RunDir, Summary) {
-    let data = dataset(corpus, config);
+pub fn train_run(runs: &Path, name: &str, config: &Config) -> (RunDir, Summary) {
+    let data = dataset(config);
     let run = RunDir::create(runs, name).unwrap();
     std::fs::write(run.config(), config.to_toml()).unwrap();
     data.vocab.save(&run.tokenizer()).unwrap();
