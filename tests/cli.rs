@@ -130,3 +130,28 @@ fn a_missing_corpus_names_the_paths_searched() {
         )
     );
 }
+
+#[test]
+fn corpus_stats_reports_what_was_read_and_skipped() {
+    let fixtures = common::project_root().join("tests/fixtures/corpus/bad");
+    let output =
+        muse(&common::scratch(), &["corpus", "stats", "--json", fixtures.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stats: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(stats["files"], 2);
+    assert_eq!(stats["documents"], 2);
+    assert_eq!(stats["characters"], 9 + 24);
+    assert_eq!(stats["skipped"].as_array().unwrap().len(), 6);
+    let skipped = &stats["skipped"][0];
+    assert!(skipped["path"].as_str().unwrap().ends_with("archive.txt"));
+    assert_eq!(skipped["reason"], "binary file (a NUL byte at offset 4)");
+    assert_eq!(
+        stats["train_characters"].as_u64().unwrap() + stats["val_characters"].as_u64().unwrap(),
+        33
+    );
+    assert_eq!(stats["vocab"].as_u64().unwrap(), 17);
+
+    let table = stdout(&muse(&common::scratch(), &["corpus", "stats", fixtures.to_str().unwrap()]));
+    assert!(table.starts_with("files read      2\nfiles skipped   6\n"), "{table}");
+    assert!(table.contains("line lengths"));
+}

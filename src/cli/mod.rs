@@ -1,5 +1,6 @@
 //! The command line: subcommands that call the library.
 
+mod corpus;
 mod generate;
 mod init;
 mod project;
@@ -33,6 +34,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Generate text from a trained run and print it on stdout.
     Generate(generate::GenerateArgs),
+    /// Look at the corpus as Muse reads it.
+    Corpus(corpus::CorpusArgs),
 }
 
 /// Runs the command line.
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => init::run(args),
         Command::Train(args) => train::run(&project, args),
         Command::Generate(args) => generate::run(&project, args),
+        Command::Corpus(args) => corpus::run(&project, args),
     }
 }

@@ -7,6 +7,7 @@ mod field;
 mod markdown;
 mod read;
 mod split;
+pub mod stats;
 mod structured;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub use read::io_reason;
 pub use split::{
     document_hash, position_note, split_mode, split_of, DocumentHasher, Split, SplitMode,
 };
+pub use stats::{collect as statistics, CharCounter, Stats};
 
 use crate::config::{CorpusConfig, InvalidUtf8};
 use structured::Fields;

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::batches::TokenStream;
 use crate::config::{Config, TokenizerKind};
 use crate::corpus::{
-    self, position_note, split_mode, split_of, CorpusError, DocumentHasher, Piece, ReadOptions,
-    Skipped, Split, SplitMode, Warning,
+    self, position_note, split_mode, split_of, CharCounter, CorpusError, DocumentHasher, Piece,
+    ReadOptions, Skipped, Split, SplitMode, Warning,
 };
-use crate::vocab::cache::{key_of, Cache, TokenFile};
+use crate::vocab::cache::{key_of, Cache, TokenFile, TokenWriter};
 use crate::vocab::{build_char, train_bpe, Vocab, VocabError};
 
 /// Files up to this size keep their cleaned text in memory between the passes; larger
@@ -368,74 +368,50 @@ fn encode_file(
         }
     }
 
-    let end_of_document = vocab.end_of_document();
-    let mut ids: Vec<u32> = Vec::new();
-    let mut ends: Vec<u64> = Vec::with_capacity(expected);
+    let writer = match (cache, &key) {
+        (Some(cache), Some(key)) => cache.token_writer(key, expected),
+        _ => TokenWriter::in_memory(expected),
+    };
+    match write_tokens(file, vocab, options, writer)? {
+        Some(tokens) => Ok(tokens),
+        None => write_tokens(file, vocab, options, TokenWriter::in_memory(expected))?
+            .ok_or_else(|| "its tokens could not be kept".to_string()),
+    }
+}
+
+/// Encodes every document of the file into `writer`.
+fn write_tokens(
+    file: &ReadFile,
+    vocab: &Vocab,
+    options: &ReadOptions,
+    mut writer: TokenWriter,
+) -> Result<Option<TokenFile>, String> {
+    let end_of_document = [vocab.end_of_document()];
+    let mut documents = 0;
     match &file.texts {
         Some(texts) => {
             for text in texts {
-                ids.extend(vocab.encode(text));
-                ids.push(end_of_document);
-                ends.push(ids.len() as u64);
+                writer.push(&vocab.encode(text));
+                writer.push(&end_of_document);
+                writer.end_document();
+                documents += 1;
             }
         }
         None => {
             corpus::read_documents(&file.path, options, &mut |piece| match piece {
-                Piece::Text(text) => ids.extend(vocab.encode(text)),
+                Piece::Text(text) => writer.push(&vocab.encode(text)),
                 Piece::End => {
-                    ids.push(end_of_document);
-                    ends.push(ids.len() as u64);
+                    writer.push(&end_of_document);
+                    writer.end_document();
+                    documents += 1;
                 }
             })?;
         }
     }
-    if ends.len() != expected {
+    if documents != file.documents.hashes.len() {
         return Err("the file changed while it was being read".to_string());
     }
-    Ok(match (cache, &key) {
-        (Some(cache), Some(key)) => cache.store_tokens(key, ends, ids),
-        _ => TokenFile::in_memory(ends, ids),
-    })
-}
-
-/// Counts characters, with a fast path for ASCII.
-struct CharCounter {
-    ascii: [u64; 128],
-    other: HashMap<char, u64>,
-}
-
-impl Default for CharCounter {
-    fn default() -> Self {
-        CharCounter { ascii: [0; 128], other: HashMap::new() }
-    }
-}
-
-impl CharCounter {
-    /// Counts the characters of `text`; returns how many there were.
-    fn add(&mut self, text: &str) -> u64 {
-        let mut total = 0;
-        for c in text.chars() {
-            total += 1;
-            match self.ascii.get_mut(c as usize) {
-                Some(count) => *count += 1,
-                None => *self.other.entry(c).or_insert(0) += 1,
-            }
-        }
-        total
-    }
-
-    /// Adds the counts to `into` and starts again from zero.
-    fn drain_into(&mut self, into: &mut HashMap<char, u64>) {
-        for (code, count) in self.ascii.iter_mut().enumerate() {
-            if *count > 0 {
-                *into.entry(code as u8 as char).or_insert(0) += *count;
-                *count = 0;
-            }
-        }
-        for (c, n) in self.other.drain() {
-            *into.entry(c).or_insert(0) += n;
-        }
-    }
+    Ok(writer.finish())
 }
 
 /// Characters by frequency, for statistics and tests.

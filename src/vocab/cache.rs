@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
@@ -112,27 +112,32 @@ impl Cache {
 
     /// Stored token ids, memory-mapped.
     pub fn load_tokens(&self, key: &str) -> Option<TokenFile> {
-        let file = File::open(self.path("tokens", key, "bin")).ok()?;
-        // SAFETY: cache files are only ever replaced by rename, never written in place,
-        // so the mapped bytes cannot change under the map.
-        let map = unsafe { Mmap::map(&file) }.ok()?;
-        TokenFile::from_map(map)
+        map_file(&self.path("tokens", key, "bin"))
     }
 
-    /// Stores token ids and returns them memory-mapped (or in memory, when the cache
-    /// cannot be written).
-    pub fn store_tokens(&self, key: &str, ends: Vec<u64>, tokens: Vec<u32>) -> TokenFile {
-        let mut bytes = Vec::with_capacity(16 + ends.len() * 8 + tokens.len() * 4);
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
-        bytes.extend_from_slice(&(ends.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(bytemuck::cast_slice(&ends));
-        bytes.extend_from_slice(bytemuck::cast_slice(&tokens));
-        if self.write("tokens", key, "bin", &bytes) {
-            if let Some(mapped) = self.load_tokens(key) {
-                return mapped;
-            }
+    /// Stores token ids and returns them memory-mapped, or `None` when the cache cannot
+    /// be written.
+    pub fn store_tokens(&self, key: &str, ends: &[u64], tokens: &[u32]) -> Option<TokenFile> {
+        let mut writer = self.token_writer(key, ends.len());
+        let mut start = 0;
+        for end in ends {
+            writer.push(&tokens[start..*end as usize]);
+            writer.end_document();
+            start = *end as usize;
         }
-        TokenFile::in_memory(ends, tokens)
+        writer.finish()
+    }
+
+    /// A writer that streams the token ids of `documents` documents into the cache, so a
+    /// file's ids never have to be in memory at once.
+    pub fn token_writer(&self, key: &str, documents: usize) -> TokenWriter {
+        let path = self.path("tokens", key, "bin");
+        let folder = path.parent().expect("cache paths have a folder").to_path_buf();
+        let temporary = folder.join(format!(".{key}.{}.tmp", std::process::id()));
+        match std::fs::create_dir_all(&folder).and_then(|_| File::create(&temporary)) {
+            Ok(file) => TokenWriter::to_file(file, temporary, path, documents),
+            Err(_) => TokenWriter::in_memory(documents),
+        }
     }
 
     fn path(&self, kind: &str, key: &str, extension: &str) -> PathBuf {
@@ -144,6 +149,100 @@ impl Cache {
         std::fs::create_dir_all(path.parent().expect("cache paths have a folder")).is_ok()
             && crate::run::write_atomic(&path, bytes).is_ok()
     }
+}
+
+/// Where token ids go while a file is encoded: a cache file, or memory.
+pub struct TokenWriter {
+    sink: Sink,
+    ends: Vec<u64>,
+    count: u64,
+}
+
+enum Sink {
+    File { out: std::io::BufWriter<File>, temporary: PathBuf, path: PathBuf, failed: bool },
+    Memory(Vec<u32>),
+}
+
+impl TokenWriter {
+    /// A writer that keeps the ids in memory.
+    pub fn in_memory(documents: usize) -> TokenWriter {
+        TokenWriter {
+            sink: Sink::Memory(Vec::new()),
+            ends: Vec::with_capacity(documents),
+            count: 0,
+        }
+    }
+
+    fn to_file(file: File, temporary: PathBuf, path: PathBuf, documents: usize) -> TokenWriter {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut header = Vec::with_capacity(16 + documents * 8);
+        header.extend_from_slice(&VERSION.to_le_bytes());
+        header.extend_from_slice(&(documents as u64).to_le_bytes());
+        header.resize(16 + documents * 8, 0);
+        let failed = out.write_all(&header).is_err();
+        let sink = Sink::File { out, temporary, path, failed };
+        TokenWriter { sink, ends: Vec::with_capacity(documents), count: 0 }
+    }
+
+    /// Appends ids to the current document.
+    pub fn push(&mut self, ids: &[u32]) {
+        self.count += ids.len() as u64;
+        match &mut self.sink {
+            Sink::File { out, failed, .. } => {
+                *failed = *failed || out.write_all(bytemuck::cast_slice(ids)).is_err()
+            }
+            Sink::Memory(tokens) => tokens.extend_from_slice(ids),
+        }
+    }
+
+    /// Marks the end of the current document.
+    pub fn end_document(&mut self) {
+        self.ends.push(self.count);
+    }
+
+    /// The finished ids: mapped from the cache file, or held in memory. `None` when the
+    /// cache file could not be written; then encode again with [`TokenWriter::in_memory`].
+    pub fn finish(self) -> Option<TokenFile> {
+        match self.sink {
+            Sink::Memory(tokens) => Some(TokenFile::in_memory(self.ends, tokens)),
+            Sink::File { out, temporary, path, failed } => {
+                let placed = !failed && place(out, &temporary, &path, &self.ends).is_ok();
+                if !placed {
+                    let _ = std::fs::remove_file(&temporary);
+                    return None;
+                }
+                map_file(&path)
+            }
+        }
+    }
+}
+
+/// Writes the document ends into the header, syncs, and renames the file into place.
+fn place(
+    out: std::io::BufWriter<File>,
+    temporary: &Path,
+    path: &Path,
+    ends: &[u64],
+) -> std::io::Result<()> {
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.seek(std::io::SeekFrom::Start(16))?;
+    file.write_all(bytemuck::cast_slice(ends))?;
+    file.sync_all()?;
+    std::fs::rename(temporary, path)?;
+    if let Some(folder) = path.parent() {
+        File::open(folder)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn map_file(path: &Path) -> Option<TokenFile> {
+    let file = File::open(path).ok()?;
+    // SAFETY: cache files are only ever replaced by rename, never written in place,
+    // so the mapped bytes cannot change under the map.
+    let map = unsafe { Mmap::map(&file) }.ok()?;
+    // Batches read windows at random places; reading ahead would only fill memory.
+    let _ = map.advise(memmap2::Advice::Random);
+    TokenFile::from_map(map)
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {
@@ -224,7 +323,7 @@ mod tests {
     fn stored_tokens_come_back_mapped_and_equal() {
         let folder = tempfile::tempdir().unwrap();
         let cache = Cache::open(folder.path());
-        let stored = cache.store_tokens("k", vec![3, 5], vec![7, 8, 0, 9, 0]);
+        let stored = cache.store_tokens("k", &[3, 5], &[7, 8, 0, 9, 0]).unwrap();
         assert!(matches!(stored.storage, Storage::Mapped { .. }));
         let loaded = cache.load_tokens("k").unwrap();
         assert_eq!(loaded.tokens(), &[7, 8, 0, 9, 0]);
@@ -236,7 +335,7 @@ mod tests {
     fn a_truncated_token_file_is_not_used() {
         let folder = tempfile::tempdir().unwrap();
         let cache = Cache::open(folder.path());
-        cache.store_tokens("k", vec![2], vec![1, 0]);
+        cache.store_tokens("k", &[2], &[1, 0]).unwrap();
         let path = cache.path("tokens", "k", "bin");
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
