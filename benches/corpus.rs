@@ -107,7 +107,10 @@ fn main() {
     let warm = time(5, || {
         train::prepare(&char_config, Path::new("/"), Some(cache.path())).unwrap();
     });
-    println!("corpus: tang char, unchanged corpus from the cache: median {:.3} s of 5", median(warm));
+    println!(
+        "corpus: tang char, unchanged corpus from the cache: median {:.3} s of 5",
+        median(warm)
+    );
 
     let bpe_config = config(&tang, TokenizerKind::Bpe);
     let bpe = time(3, || {

@@ -51,7 +51,7 @@ fn an_out_of_range_value_gives_the_range() {
 fn an_unknown_choice_lists_the_choices() {
     assert_eq!(
         error_of("unknown-choice.toml"),
-        "fixtures/unknown-choice.toml:2:8: [model] kind must be one of \"lstm\", found the string \"transformer\""
+        "fixtures/unknown-choice.toml:2:8: [model] kind must be one of \"lstm\", \"gpt\", \"vae\", found the string \"transformer\""
     );
 }
 

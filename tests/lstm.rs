@@ -55,7 +55,7 @@ fn every_metrics_line_is_a_json_object_with_an_event() {
     for line in text.lines() {
         let value: serde_json::Value = serde_json::from_str(line).expect("each line parses");
         let event = value["event"].as_str().expect("each record names its event");
-        assert!(["step", "eval", "checkpoint", "done"].contains(&event), "{event}");
+        assert!(["step", "eval", "checkpoint", "done", "state"].contains(&event), "{event}");
         assert!(value["t"].as_f64().unwrap() > 1.7e9);
     }
 }
@@ -140,7 +140,7 @@ fn stepping_with_the_carried_state_matches_reading_the_whole_sequence() {
     let tokens = Tensor::randint(30, [2, 12], (Kind::Int64, Device::Cpu));
     let whole = model.logits(&tokens, false);
 
-    let (mut logits, mut state) = model.start(&tokens.narrow(1, 0, 5));
+    let (mut logits, mut state) = model.start(&tokens.narrow(1, 0, 5), None);
     for t in 5..12 {
         assert!(logits.allclose(&whole.select(1, t - 1), 1e-5, 1e-5, false), "position {t}");
         logits = model.step(&tokens.select(1, t), &mut state);

@@ -163,6 +163,22 @@ fn apply_override(
 
 /// Checks that hold between keys, once every value is known.
 fn check_relations(config: &Config, places: &Places) -> Result<(), ConfigError> {
+    let model = config.model.resolved();
+    if let (crate::config::ModelKind::Gpt, Some(embedding), Some(heads)) =
+        (model.kind, model.embedding, model.heads)
+    {
+        if embedding % heads != 0 {
+            let key = if places.0.contains_key(&("model".to_string(), "heads".to_string())) {
+                "heads"
+            } else {
+                "embedding"
+            };
+            return Err(ConfigError(format!(
+                "{}: [model] heads ({heads}) must divide embedding ({embedding}) evenly",
+                places.of("model", key)
+            )));
+        }
+    }
     let train = &config.train;
     if train.min_lr > train.lr {
         return Err(ConfigError(format!(

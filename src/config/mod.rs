@@ -95,17 +95,22 @@ pub enum TokenizerKind {
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     Lstm,
+    Gpt,
+    Vae,
 }
 
 impl ModelKind {
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Lstm => "lstm",
+            ModelKind::Gpt => "gpt",
+            ModelKind::Vae => "vae",
         }
     }
 }
 
-/// `[model]`: the architecture. Keys left out take the defaults of the chosen `kind`.
+/// `[model]`: the architecture. Keys left out take the defaults of the chosen `kind`;
+/// keys another kind uses are kept but ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
@@ -115,6 +120,10 @@ pub struct ModelConfig {
     pub embedding: Option<i64>,
     pub context: Option<i64>,
     pub dropout: Option<f64>,
+    pub heads: Option<i64>,
+    pub latent: Option<i64>,
+    pub kl_warmup_steps: Option<i64>,
+    pub input_dropout: Option<f64>,
 }
 
 impl Default for ModelConfig {
@@ -126,14 +135,45 @@ impl Default for ModelConfig {
 impl ModelConfig {
     /// Every key filled with the defaults of `kind`.
     pub fn defaults_for(kind: ModelKind) -> ModelConfig {
+        let none = ModelConfig {
+            kind,
+            layers: None,
+            hidden: None,
+            embedding: None,
+            context: None,
+            dropout: None,
+            heads: None,
+            latent: None,
+            kl_warmup_steps: None,
+            input_dropout: None,
+        };
         match kind {
             ModelKind::Lstm => ModelConfig {
-                kind,
                 layers: Some(2),
                 hidden: Some(256),
                 embedding: Some(128),
                 context: Some(128),
                 dropout: Some(0.1),
+                ..none
+            },
+            ModelKind::Gpt => ModelConfig {
+                layers: Some(4),
+                heads: Some(4),
+                embedding: Some(128),
+                context: Some(128),
+                dropout: Some(0.1),
+                ..none
+            },
+            ModelKind::Vae => ModelConfig {
+                layers: Some(1),
+                hidden: Some(256),
+                embedding: Some(128),
+                context: Some(128),
+                dropout: Some(0.1),
+                latent: Some(32),
+                kl_warmup_steps: Some(1000),
+                input_dropout: Some(0.25),
+                ..none
             },
         }
     }
@@ -148,6 +188,10 @@ impl ModelConfig {
             embedding: self.embedding.or(defaults.embedding),
             context: self.context.or(defaults.context),
             dropout: self.dropout.or(defaults.dropout),
+            heads: self.heads.or(defaults.heads),
+            latent: self.latent.or(defaults.latent),
+            kl_warmup_steps: self.kl_warmup_steps.or(defaults.kl_warmup_steps),
+            input_dropout: self.input_dropout.or(defaults.input_dropout),
         }
     }
 }
@@ -168,6 +212,10 @@ pub struct TrainConfig {
     pub checkpoint_every: i64,
     pub seed: i64,
     pub val_fraction: f64,
+    pub keep_checkpoints: i64,
+    pub sample_every: i64,
+    pub device: String,
+    pub threads: i64,
 }
 
 impl Default for TrainConfig {
@@ -185,6 +233,10 @@ impl Default for TrainConfig {
             checkpoint_every: 500,
             seed: 1234,
             val_fraction: 0.1,
+            keep_checkpoints: 3,
+            sample_every: 500,
+            device: "auto".to_string(),
+            threads: 0,
         }
     }
 }

@@ -162,17 +162,48 @@ pub const KEYS: &[Key] = &[
     key(
         "model",
         "kind",
-        ValueKind::Choice(&["lstm"]),
-        "The model family: \"lstm\" is a character-level recurrent network.",
+        ValueKind::Choice(&["lstm", "gpt", "vae"]),
+        "The model family: \"lstm\" is a recurrent network, \"gpt\" a small transformer, \
+         \"vae\" a variational LSTM that learns a space of whole documents. Keys left out \
+         take the defaults of the family.",
     ),
-    key("model", "layers", int(1, 64), "Stacked recurrent layers."),
-    key("model", "hidden", int(8, 8192), "Width of each recurrent layer's state."),
-    key("model", "embedding", int(8, 8192), "Width of the token embedding."),
+    key("model", "layers", int(1, 64), "Stacked layers (LSTM layers or transformer blocks)."),
+    key("model", "hidden", int(8, 8192), "LSTM and VAE: width of each recurrent layer's state."),
+    key(
+        "model",
+        "embedding",
+        int(8, 8192),
+        "Width of the token embedding; for \"gpt\" the width of the whole model.",
+    ),
     key(
         "model",
         "context",
         int(2, 8192),
-        "Tokens the model reads at once in training; longer sees more, costs more.",
+        "Tokens the model reads at once in training; longer sees more, costs more. For \
+         \"vae\", the longest document it encodes.",
+    ),
+    optional(
+        "model",
+        "heads",
+        int(1, 64),
+        "GPT: attention heads; they must divide the embedding.",
+        "4",
+    ),
+    optional("model", "latent", int(1, 4096), "VAE: size of the latent code of a document.", "32"),
+    optional(
+        "model",
+        "kl_warmup_steps",
+        int(0, 100_000_000),
+        "VAE: steps over which the weight of the KL term rises from 0 to 1.",
+        "1000",
+    ),
+    optional(
+        "model",
+        "input_dropout",
+        float(0.0, 0.95),
+        "VAE: share of decoder input tokens hidden in training, so the decoder must use the \
+         latent code.",
+        "0.25",
     ),
     key(
         "model",
@@ -227,6 +258,30 @@ pub const KEYS: &[Key] = &[
         "val_fraction",
         float(0.0, 0.5),
         "Share of the corpus held out to measure the validation loss.",
+    ),
+    key(
+        "train",
+        "keep_checkpoints",
+        int(1, 10_000),
+        "Step checkpoints kept on disk; older ones are deleted. The best one is always kept.",
+    ),
+    key(
+        "train",
+        "sample_every",
+        int(1, 100_000_000),
+        "Steps between the short samples written to samples.jsonl.",
+    ),
+    key(
+        "train",
+        "device",
+        ValueKind::Device,
+        "Where training runs: \"auto\" takes the GPU when there is one.",
+    ),
+    key(
+        "train",
+        "threads",
+        int(0, 1024),
+        "CPU threads for tensor work (0 lets libtorch choose, one per core).",
     ),
     // [sample]
     key(

@@ -89,7 +89,7 @@ impl LanguageModel for Lstm {
         self.run(tokens, &state, train).0
     }
 
-    fn start(&self, prompt: &Tensor) -> (Tensor, State) {
+    fn start(&self, prompt: &Tensor, _latent: Option<&Tensor>) -> (Tensor, State) {
         let state = self.zero_state(prompt.size()[0]);
         let (logits, state) = self.run(prompt, &state, false);
         (super::last_position(&logits), State::new(state))

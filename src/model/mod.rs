@@ -1,6 +1,7 @@
 //! The language models: one trait that every family implements, so the trainer, the
 //! sampler and the studio never ask which model they hold.
 
+mod gpt;
 mod lstm;
 
 use std::any::Any;
@@ -12,6 +13,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::config::{ModelConfig, ModelKind};
 
+pub use gpt::Gpt;
 pub use lstm::Lstm;
 
 /// Everything needed to rebuild a model's shape; stored in every checkpoint.
@@ -25,23 +27,81 @@ pub struct ModelSpec {
     pub embedding: i64,
     pub context: i64,
     pub dropout: f64,
+    /// GPT: attention heads.
+    #[serde(default)]
+    pub heads: i64,
+    /// VAE: latent size, KL warm-up steps, decoder input dropout.
+    #[serde(default)]
+    pub latent: i64,
+    #[serde(default)]
+    pub kl_warmup_steps: i64,
+    #[serde(default)]
+    pub input_dropout: f64,
 }
 
 impl ModelSpec {
     /// The spec of a model for `config` over a vocabulary of `vocab` ids.
     pub fn new(config: &ModelConfig, vocab: usize) -> ModelSpec {
         let config = config.resolved();
-        let need = |value: Option<i64>| value.expect("a resolved model config has every key");
-        ModelSpec {
+        let or_zero = |value: Option<i64>| value.unwrap_or(0);
+        let spec = ModelSpec {
             kind: config.kind,
             vocab: vocab as i64,
-            layers: need(config.layers),
-            hidden: need(config.hidden),
-            embedding: need(config.embedding),
-            context: need(config.context),
-            dropout: config.dropout.expect("a resolved model config has every key"),
+            layers: or_zero(config.layers),
+            hidden: or_zero(config.hidden),
+            embedding: or_zero(config.embedding),
+            context: or_zero(config.context),
+            dropout: config.dropout.unwrap_or(0.0),
+            heads: or_zero(config.heads),
+            latent: or_zero(config.latent),
+            kl_warmup_steps: or_zero(config.kl_warmup_steps),
+            input_dropout: config.input_dropout.unwrap_or(0.0),
+        };
+        // Keys of other families are zeroed, so they never make two specs differ.
+        match spec.kind {
+            ModelKind::Lstm => {
+                ModelSpec { heads: 0, latent: 0, kl_warmup_steps: 0, input_dropout: 0.0, ..spec }
+            }
+            ModelKind::Gpt => {
+                ModelSpec { hidden: 0, latent: 0, kl_warmup_steps: 0, input_dropout: 0.0, ..spec }
+            }
+            ModelKind::Vae => ModelSpec { heads: 0, ..spec },
         }
     }
+}
+
+/// What one training batch holds: windows of the stream `[batch, window + 1]`, or whole
+/// documents `[batch, longest]` padded, with their `lengths`.
+pub struct Batch {
+    pub tokens: Tensor,
+    pub lengths: Option<Tensor>,
+}
+
+impl Batch {
+    pub fn to_device(&self, device: Device) -> Batch {
+        Batch {
+            tokens: self.tokens.to_device(device),
+            lengths: self.lengths.as_ref().map(|l| l.to_device(device)),
+        }
+    }
+
+    /// Tokens the batch trains on, for throughput figures.
+    pub fn token_count(&self) -> i64 {
+        match &self.lengths {
+            Some(lengths) => lengths.sum(tch::Kind::Int64).int64_value(&[]),
+            None => self.tokens.size()[0] * (self.tokens.size()[1] - 1),
+        }
+    }
+}
+
+/// A latent-variable model's figures on a batch: reconstruction loss and KL per token,
+/// the KL weight, and how many latent units carry information.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatentStats {
+    pub reconstruction: f64,
+    pub kl: f64,
+    pub beta: f64,
+    pub active_units: u64,
 }
 
 /// A training loss, with its named parts for the records (the VAE's KL, say).
@@ -75,19 +135,41 @@ pub trait LanguageModel: Send {
     /// Next-token logits `[batch, time, vocab]` for tokens `[batch, time]`.
     fn logits(&self, tokens: &Tensor, train: bool) -> Tensor;
 
-    /// The loss of a batch `[batch, time + 1]`: each position predicts the next.
-    fn loss(&self, batch: &Tensor, train: bool, _step: u64) -> Loss {
-        let time = batch.size()[1] - 1;
-        let inputs = batch.narrow(1, 0, time);
-        let targets = batch.narrow(1, 1, time);
+    /// Whether the model trains on whole documents rather than windows of the stream.
+    fn reads_documents(&self) -> bool {
+        false
+    }
+
+    /// The loss of a batch. For windows `[batch, time + 1]`, each position predicts the next.
+    fn loss(&self, batch: &Batch, train: bool, _step: u64) -> Loss {
+        let tokens = &batch.tokens;
+        let time = tokens.size()[1] - 1;
+        let inputs = tokens.narrow(1, 0, time);
+        let targets = tokens.narrow(1, 1, time);
         let logits = self.logits(&inputs, train);
         let total = cross_entropy(&logits, &targets);
         Loss { total, parts: Vec::new() }
     }
 
     /// Reads a prompt `[batch, time]` and returns the logits of the next token
-    /// `[batch, vocab]` with the state to continue from.
-    fn start(&self, prompt: &Tensor) -> (Tensor, State);
+    /// `[batch, vocab]` with the state to continue from. A model with a latent space
+    /// decodes from `latent` `[batch, latent]` when given one, else from its prior mean.
+    fn start(&self, prompt: &Tensor, latent: Option<&Tensor>) -> (Tensor, State);
+
+    /// The size of the latent code, for models that have one.
+    fn latent_size(&self) -> Option<i64> {
+        None
+    }
+
+    /// The latent codes (posterior means) of documents `[batch, time]` with their lengths.
+    fn encode(&self, _tokens: &Tensor, _lengths: &Tensor) -> Option<Tensor> {
+        None
+    }
+
+    /// For a latent-variable model, what its code does on a batch of documents.
+    fn latent_stats(&self, _batch: &Batch, _step: u64) -> Option<LatentStats> {
+        None
+    }
 
     /// Feeds one token per sequence `[batch]` and returns the next logits `[batch, vocab]`.
     fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor;
@@ -132,6 +214,8 @@ pub trait LanguageModel: Send {
 pub fn build(spec: &ModelSpec, device: Device) -> Box<dyn LanguageModel> {
     match spec.kind {
         ModelKind::Lstm => Box::new(Lstm::new(spec.clone(), device)),
+        ModelKind::Gpt => Box::new(Gpt::new(spec.clone(), device)),
+        ModelKind::Vae => todo!("the VAE"),
     }
 }
 

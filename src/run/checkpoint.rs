@@ -77,6 +77,29 @@ pub fn load(path: &Path, device: Device) -> Result<Checkpoint, CheckpointError> 
     Ok(Checkpoint { tensors, metadata })
 }
 
+/// Reads only a checkpoint's metadata, without its tensors.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, CheckpointError> {
+    use std::io::Read;
+    let error =
+        |message: String| CheckpointError::Read { path: path.display().to_string(), message };
+    let mut file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length).map_err(|e| error(e.to_string()))?;
+    let length = u64::from_le_bytes(length) as usize;
+    if length > 100 << 20 {
+        return Err(error("not a safetensors file (its header length is implausible)".into()));
+    }
+    let mut header = vec![0u8; length];
+    file.read_exact(&mut header).map_err(|e| error(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| error(format!("not a safetensors file ({e})")))?;
+    let metadata = json
+        .get("__metadata__")
+        .and_then(|m| serde_json::from_value::<HashMap<String, String>>(m.clone()).ok())
+        .unwrap_or_default();
+    Ok(metadata)
+}
+
 fn dtype_of(kind: Kind) -> Option<Dtype> {
     match kind {
         Kind::Float => Some(Dtype::F32),

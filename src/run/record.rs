@@ -21,6 +21,21 @@ pub enum Record {
     Checkpoint { step: u64, path: String, t: f64 },
     /// The run ended. `ms_per_step` is the mean step time, evaluations and checkpoints excluded.
     Done { step: u64, best_val_loss: Option<f64>, ms_per_step: f64, t: f64 },
+    /// A step whose loss or gradient was not finite: it was skipped, the weights and
+    /// optimiser went back to `restored_step`, and the learning rate was halved.
+    Anomaly {
+        step: u64,
+        loss: Option<f64>,
+        grad_norm: Option<f64>,
+        restored_step: u64,
+        lr_scale: f64,
+        message: String,
+        t: f64,
+    },
+    /// What a latent-variable model's code is doing, on validation documents.
+    Latent { step: u64, reconstruction: f64, kl: f64, beta: f64, active_units: u64, t: f64 },
+    /// The engine paused, resumed or is stopping.
+    State { step: u64, state: String, t: f64 },
     /// Any event this version does not know.
     #[serde(other)]
     Unknown,

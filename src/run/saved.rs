@@ -100,6 +100,14 @@ pub fn load(
     Ok((model, meta, extra))
 }
 
+/// The step a checkpoint was written at, read from its header alone.
+pub fn read_step(path: &Path) -> Result<u64, SavedError> {
+    let refused =
+        |message: String| SavedError::Refused { path: path.display().to_string(), message };
+    let metadata = checkpoint::read_metadata(path)?;
+    read_meta(&metadata).map(|meta| meta.step).map_err(refused)
+}
+
 /// Checks that a checkpoint fits a model of `spec`, naming the first difference.
 pub fn check_spec(path: &Path, saved: &ModelSpec, wanted: &ModelSpec) -> Result<(), SavedError> {
     if saved == wanted {

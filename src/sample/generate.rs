@@ -39,7 +39,7 @@ pub fn generate(
             .to_device(model.device())
             .unsqueeze(0)
             .repeat([count as i64, 1]);
-        let (mut logits, mut state) = model.start(&batch);
+        let (mut logits, mut state) = model.start(&batch, None);
 
         let mut written: Vec<Vec<u32>> = vec![Vec::new(); count];
         let mut finished = vec![false; count];

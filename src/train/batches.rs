@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
 
+use crate::model::Batch;
 use crate::vocab::cache::TokenFile;
 
 /// One split's tokens: ranges of token files, read as one stream. The files may be
@@ -16,6 +17,9 @@ pub struct TokenStream {
     /// Where each part starts in the stream.
     starts: Vec<u64>,
     len: u64,
+    /// Each document's start in the stream and its length, for models that read whole
+    /// documents.
+    documents: Vec<(u64, u64)>,
 }
 
 #[derive(Clone)]
@@ -33,12 +37,13 @@ impl TokenStream {
         stream
     }
 
-    /// Appends a range of a token file, joining it to the last part when they touch.
+    /// Appends a document: a range of a token file, joined to the last part when they touch.
     pub fn push(&mut self, file: &Arc<TokenFile>, range: std::ops::Range<usize>) {
         if range.is_empty() {
             return;
         }
         let length = range.len() as u64;
+        self.documents.push((self.len, length));
         if let Some(last) = self.parts.last_mut() {
             if Arc::ptr_eq(&last.file, file) && last.range.end == range.start {
                 last.range.end = range.end;
@@ -51,7 +56,8 @@ impl TokenStream {
         self.len += length;
     }
 
-    /// Splits the stream at token `at`: the first `at` tokens, and the rest.
+    /// Splits the stream at token `at`: the first `at` tokens, and the rest. A document
+    /// that spans the cut is cut in two.
     pub fn split_at(&self, at: u64) -> (TokenStream, TokenStream) {
         let mut head = TokenStream::default();
         let mut tail = TokenStream::default();
@@ -60,7 +66,24 @@ impl TokenStream {
             head.push(&part.file, part.range.start..part.range.start + cut);
             tail.push(&part.file, part.range.start + cut..part.range.end);
         }
+        head.documents.clear();
+        tail.documents.clear();
+        for (start, length) in &self.documents {
+            let end = start + length;
+            if *start < at {
+                head.documents.push((*start, end.min(at) - start));
+            }
+            if end > at {
+                let from = (*start).max(at);
+                tail.documents.push((from - at, end - from));
+            }
+        }
         (head, tail)
+    }
+
+    /// Number of documents (or pieces of documents) in the stream.
+    pub fn documents(&self) -> usize {
+        self.documents.len()
     }
 
     pub fn len(&self) -> i64 {
@@ -103,13 +126,90 @@ impl TokenStream {
 
     /// `batch` windows of `window + 1` tokens starting at random places, on `device`.
     pub fn sample(&self, rng: &mut ChaCha8Rng, batch: i64, window: i64, device: Device) -> Tensor {
+        self.windows(rng, batch, window).tokens.to_device(device)
+    }
+
+    /// A batch as `plan` asks for it, on the host.
+    pub fn batch(&self, rng: &mut ChaCha8Rng, plan: &Plan) -> Batch {
+        if plan.documents {
+            self.whole_documents(rng, plan.batch, plan.window, plan.padding)
+        } else {
+            self.windows(rng, plan.batch, plan.window)
+        }
+    }
+
+    fn windows(&self, rng: &mut ChaCha8Rng, batch: i64, window: i64) -> Batch {
         let width = (window + 1) as usize;
         let mut ids = Vec::with_capacity(batch as usize * width);
         for _ in 0..batch {
             let start = rng.random_range(0..=self.len - width as u64);
             self.copy(start, width, &mut ids);
         }
-        Tensor::from_slice(&ids).view([batch, window + 1]).to_device(device)
+        Batch { tokens: Tensor::from_slice(&ids).view([batch, window + 1]), lengths: None }
+    }
+
+    /// Random whole documents, each cut to at most `longest` tokens and padded with
+    /// `padding` to the longest in the batch, with their lengths.
+    fn whole_documents(
+        &self,
+        rng: &mut ChaCha8Rng,
+        batch: i64,
+        longest: i64,
+        padding: u32,
+    ) -> Batch {
+        let chosen: Vec<(u64, u64)> = (0..batch)
+            .map(|_| self.documents[rng.random_range(0..self.documents.len())])
+            .map(|(start, length)| (start, length.min(longest as u64)))
+            .collect();
+        let width = chosen.iter().map(|(_, length)| *length).max().unwrap_or(1) as usize;
+        let mut ids = Vec::with_capacity(batch as usize * width);
+        let mut lengths = Vec::with_capacity(batch as usize);
+        for (start, length) in chosen {
+            self.copy(start, length as usize, &mut ids);
+            ids.extend(std::iter::repeat_n(padding as i64, width - length as usize));
+            lengths.push(length as i64);
+        }
+        Batch {
+            tokens: Tensor::from_slice(&ids).view([batch, width as i64]),
+            lengths: Some(Tensor::from_slice(&lengths)),
+        }
+    }
+}
+
+/// The shape of the batches a model trains on.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub batch: i64,
+    /// Window length, or the longest document.
+    pub window: i64,
+    pub documents: bool,
+    pub padding: u32,
+}
+
+/// Batches made ahead on their own thread, so the trainer never waits for one. Each
+/// comes with the random state after it was drawn, which is what a checkpoint keeps.
+pub struct Prefetcher {
+    receiver: std::sync::mpsc::Receiver<(Batch, ChaCha8Rng)>,
+}
+
+impl Prefetcher {
+    pub fn start(stream: TokenStream, mut rng: ChaCha8Rng, plan: Plan) -> Prefetcher {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(2);
+        std::thread::Builder::new()
+            .name("muse-batches".into())
+            .spawn(move || loop {
+                let batch = stream.batch(&mut rng, &plan);
+                if sender.send((batch, rng.clone())).is_err() {
+                    return;
+                }
+            })
+            .expect("the batch thread starts");
+        Prefetcher { receiver }
+    }
+
+    /// The next batch and the random state after it.
+    pub fn next(&self) -> (Batch, ChaCha8Rng) {
+        self.receiver.recv().expect("the batch thread runs as long as its receiver")
     }
 }
 

@@ -90,6 +90,17 @@ pub fn prepare(
     base: &Path,
     cache: Option<&Path>,
 ) -> Result<Dataset, PrepareError> {
+    prepare_with(config, base, cache, None)
+}
+
+/// Like [`prepare`], but encodes with an existing vocabulary (a resumed run's) instead of
+/// building one; characters it lacks become its unknown token, or are left out.
+pub fn prepare_with(
+    config: &Config,
+    base: &Path,
+    cache: Option<&Path>,
+    vocab: Option<Vocab>,
+) -> Result<Dataset, PrepareError> {
     let cache = cache.map(Cache::open);
     let options = ReadOptions::from_config(&config.corpus)?;
     let seed = config.train.seed as u64;
@@ -138,7 +149,10 @@ pub fn prepare(
         .count();
     let mode = split_mode(documents, val_documents, val_fraction);
 
-    let vocab = build_vocab(config, &files, &options, cache.as_ref(), &read_key, mode)?;
+    let vocab = match vocab {
+        Some(vocab) => vocab,
+        None => build_vocab(config, &files, &options, cache.as_ref(), &read_key, mode)?,
+    };
     let encoded: Vec<Result<Arc<TokenFile>, String>> = files
         .par_iter()
         .map(|file| encode_file(file, &vocab, &options, cache.as_ref(), &read_key).map(Arc::new))

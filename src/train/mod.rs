@@ -3,12 +3,14 @@
 
 mod batches;
 mod dataset;
+mod device;
 mod engine;
 mod optim;
 mod schedule;
 
-pub use batches::{batch_rng, TokenStream};
-pub use dataset::{count_characters, prepare, Dataset, PrepareError, Report};
+pub use batches::{batch_rng, Plan, Prefetcher, TokenStream};
+pub use dataset::{count_characters, prepare, prepare_with, Dataset, PrepareError, Report};
+pub use device::device_from;
 pub use engine::{spawn, Command, EngineState, Event, Handle, Job, Summary};
 pub use optim::{AdamW, AdamWConfig};
 pub use schedule::Schedule;

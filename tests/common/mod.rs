@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use muse::config::{Config, CorpusConfig};
+use muse::config::{Config, CorpusConfig, ModelKind};
 use muse::corpus::{self, Corpus};
 use muse::run::RunDir;
-use muse::train::{self, Dataset, Event, Job, Summary};
+use muse::train::{self, Dataset, Job, Summary};
 
 pub fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,12 +21,27 @@ pub fn bundled_corpus() -> Corpus {
 
 /// A model and schedule small enough to train a few hundred steps in seconds on a CPU.
 pub fn small_config(max_steps: i64) -> Config {
+    small_config_of(ModelKind::Lstm, max_steps)
+}
+
+/// A small config of any model family.
+pub fn small_config_of(kind: ModelKind, max_steps: i64) -> Config {
     let mut config = Config::default();
+    config.model.kind = kind;
     config.model.layers = Some(1);
     config.model.hidden = Some(128);
     config.model.embedding = Some(64);
     config.model.context = Some(64);
     config.model.dropout = Some(0.0);
+    if kind == ModelKind::Gpt {
+        config.model.layers = Some(2);
+        config.model.heads = Some(4);
+    }
+    if kind == ModelKind::Vae {
+        config.model.context = Some(128);
+        config.model.latent = Some(16);
+        config.model.kl_warmup_steps = Some(max_steps / 2);
+    }
     config.train.batch_size = 16;
     config.train.lr = 3e-3;
     config.train.min_lr = 3e-4;
@@ -35,6 +50,8 @@ pub fn small_config(max_steps: i64) -> Config {
     config.train.eval_every = 100;
     config.train.eval_batches = 8;
     config.train.checkpoint_every = 100;
+    config.train.sample_every = 100;
+    config.train.device = "cpu".into();
     config.resolved()
 }
 
@@ -45,24 +62,35 @@ pub fn dataset(config: &Config) -> Dataset {
 
 /// Creates a run in `runs` and trains it to the end on the CPU.
 pub fn train_run(runs: &Path, name: &str, config: &Config) -> (RunDir, Summary) {
-    let data = dataset(config);
+    let run = new_run(runs, name, config);
+    let summary = train_job(&run, config, None).expect("training succeeds");
+    (run, summary)
+}
+
+/// A run folder with the config and the bundled corpus's vocabulary written.
+pub fn new_run(runs: &Path, name: &str, config: &Config) -> RunDir {
     let run = RunDir::create(runs, name).unwrap();
     std::fs::write(run.config(), config.to_toml()).unwrap();
-    data.vocab.save(&run.tokenizer()).unwrap();
-    let handle = train::spawn(Job {
+    dataset(config).vocab.save(&run.tokenizer()).unwrap();
+    run
+}
+
+/// Trains `run` (from `resume`, when given) with `config` and waits for the end.
+pub fn train_job(
+    run: &RunDir,
+    config: &Config,
+    resume: Option<PathBuf>,
+) -> Result<Summary, String> {
+    let vocab = muse::vocab::Vocab::load(&run.tokenizer()).unwrap();
+    let data = train::prepare_with(config, project_root(), None, Some(vocab)).unwrap();
+    let job = Job {
         config: config.clone(),
         run: run.clone(),
         dataset: data,
         device: tch::Device::Cpu,
-    });
-    let summary = loop {
-        match handle.events.recv().expect("the engine reports how it ended") {
-            Event::Finished(result) => break result.expect("training succeeds"),
-            _ => continue,
-        }
+        resume,
     };
-    handle.join();
-    (run, summary)
+    train::spawn(job).wait()
 }
 
 /// Entropy in nats of the token frequencies: the loss of a model that knows only how

@@ -1,0 +1,226 @@
+//! A small decoder-only transformer: token and position embeddings, pre-norm blocks with
+//! causal scaled-dot-product attention and a GELU MLP of four times the width, no biases,
+//! a final LayerNorm, and a head tied to the token embedding. Generation keeps a
+//! key/value cache, so each new token costs one position, not the whole context.
+
+use tch::nn::{Init, VarStore};
+use tch::{Device, Kind, Tensor};
+
+use super::{LanguageModel, ModelSpec, State};
+
+pub struct Gpt {
+    vs: VarStore,
+    spec: ModelSpec,
+    token_embedding: Tensor,
+    position_embedding: Tensor,
+    blocks: Vec<Block>,
+    final_norm: Tensor,
+}
+
+/// One pre-norm transformer block; the query, key and value projections are one matrix.
+struct Block {
+    attention_norm: Tensor,
+    qkv: Tensor,
+    attention_out: Tensor,
+    mlp_norm: Tensor,
+    mlp_in: Tensor,
+    mlp_out: Tensor,
+}
+
+/// The key/value cache of a generation: per block, keys and values of every position so
+/// far, `[batch, heads, capacity, head_width]`, and the tokens themselves so the window
+/// can slide when the context is full.
+struct Cache {
+    keys: Vec<Tensor>,
+    values: Vec<Tensor>,
+    length: i64,
+    tokens: Tensor,
+}
+
+impl Gpt {
+    pub fn new(spec: ModelSpec, device: Device) -> Gpt {
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let width = spec.embedding;
+        let normal = Init::Randn { mean: 0.0, stdev: 0.02 };
+        let residual = Init::Randn { mean: 0.0, stdev: 0.02 / (2.0 * spec.layers as f64).sqrt() };
+        let ones = Init::Const(1.0);
+
+        let token_embedding = root.var("token_embedding", &[spec.vocab, width], normal);
+        let position_embedding = root.var("position_embedding", &[spec.context, width], normal);
+        let blocks = (0..spec.layers)
+            .map(|index| {
+                let block = &root / format!("block{index}");
+                Block {
+                    attention_norm: block.var("attention_norm", &[width], ones),
+                    qkv: block.var("qkv", &[3 * width, width], normal),
+                    attention_out: block.var("attention_out", &[width, width], residual),
+                    mlp_norm: block.var("mlp_norm", &[width], ones),
+                    mlp_in: block.var("mlp_in", &[4 * width, width], normal),
+                    mlp_out: block.var("mlp_out", &[width, 4 * width], residual),
+                }
+            })
+            .collect();
+        let final_norm = root.var("final_norm", &[width], ones);
+        Gpt { vs, spec, token_embedding, position_embedding, blocks, final_norm }
+    }
+
+    fn norm(&self, x: &Tensor, weight: &Tensor) -> Tensor {
+        x.layer_norm([self.spec.embedding], Some(weight), None::<&Tensor>, 1e-5, true)
+    }
+
+    /// Splits `[batch, time, 3 * width]` into queries, keys and values `[batch, heads, time, head_width]`.
+    fn heads(&self, qkv: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let (batch, time) = (qkv.size()[0], qkv.size()[1]);
+        let heads = self.spec.heads;
+        let head_width = self.spec.embedding / heads;
+        let split = qkv.view([batch, time, 3, heads, head_width]).permute([2, 0, 3, 1, 4]);
+        (split.get(0), split.get(1), split.get(2))
+    }
+
+    fn merge_heads(&self, y: &Tensor) -> Tensor {
+        let (batch, time) = (y.size()[0], y.size()[2]);
+        y.transpose(1, 2).reshape([batch, time, self.spec.embedding])
+    }
+
+    fn mlp(&self, block: &Block, x: &Tensor, train: bool) -> Tensor {
+        self.norm(x, &block.mlp_norm)
+            .linear(&block.mlp_in, None::<Tensor>)
+            .gelu("none")
+            .linear(&block.mlp_out, None::<Tensor>)
+            .dropout(self.spec.dropout, train)
+    }
+
+    fn embed(&self, tokens: &Tensor, first_position: i64, train: bool) -> Tensor {
+        let time = tokens.size()[1];
+        let positions = self.position_embedding.narrow(0, first_position, time);
+        (Tensor::embedding(&self.token_embedding, tokens, -1, false, false) + positions)
+            .dropout(self.spec.dropout, train)
+    }
+
+    fn head(&self, x: &Tensor) -> Tensor {
+        self.norm(x, &self.final_norm).linear(&self.token_embedding, None::<Tensor>)
+    }
+
+    /// Reads `tokens` from position 0 into a fresh cache with room for the context.
+    fn fill(&self, tokens: &Tensor) -> (Tensor, Cache) {
+        let (batch, time) = (tokens.size()[0], tokens.size()[1]);
+        let capacity = self.spec.context;
+        let head_width = self.spec.embedding / self.spec.heads;
+        let shape = [batch, self.spec.heads, capacity, head_width];
+        let options = (Kind::Float, self.vs.device());
+        let mut cache = Cache {
+            keys: Vec::new(),
+            values: Vec::new(),
+            length: time,
+            tokens: tokens.shallow_clone(),
+        };
+
+        let mut x = self.embed(tokens, 0, false);
+        for block in &self.blocks {
+            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
+            let (q, k, v) = self.heads(&qkv);
+            let (keys, values) = (Tensor::zeros(shape, options), Tensor::zeros(shape, options));
+            keys.narrow(2, 0, time).copy_(&k);
+            values.narrow(2, 0, time).copy_(&v);
+            let y = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                None::<Tensor>,
+                0.0,
+                true,
+                None,
+                false,
+            );
+            x = &x + self.merge_heads(&y).linear(&block.attention_out, None::<Tensor>);
+            x = &x + self.mlp(block, &x, false);
+            cache.keys.push(keys);
+            cache.values.push(values);
+        }
+        (super::last_position(&self.head(&x)), cache)
+    }
+}
+
+impl LanguageModel for Gpt {
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    fn var_store_mut(&mut self) -> &mut VarStore {
+        &mut self.vs
+    }
+
+    fn logits(&self, tokens: &Tensor, train: bool) -> Tensor {
+        let dropout = if train { self.spec.dropout } else { 0.0 };
+        let mut x = self.embed(tokens, 0, train);
+        for block in &self.blocks {
+            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
+            let (q, k, v) = self.heads(&qkv);
+            let y = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                None::<Tensor>,
+                dropout,
+                true,
+                None,
+                false,
+            );
+            let attended = self.merge_heads(&y).linear(&block.attention_out, None::<Tensor>);
+            x = &x + attended.dropout(self.spec.dropout, train);
+            x = &x + self.mlp(block, &x, train);
+        }
+        self.head(&x)
+    }
+
+    fn start(&self, prompt: &Tensor, _latent: Option<&Tensor>) -> (Tensor, State) {
+        let time = prompt.size()[1];
+        let keep = time.min(self.spec.context);
+        let (logits, cache) = self.fill(&prompt.narrow(1, time - keep, keep));
+        (logits, State::new(cache))
+    }
+
+    fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor {
+        let cache = state.get_mut::<Cache>();
+        let tokens = tokens.view([-1, 1]);
+        cache.tokens = Tensor::cat(&[&cache.tokens, &tokens], 1);
+        if cache.length == self.spec.context {
+            // The context is full: keep the later half and read it again.
+            let keep = self.spec.context / 2;
+            let recent = cache.tokens.narrow(1, cache.tokens.size()[1] - keep, keep);
+            let (logits, fresh) = self.fill(&recent);
+            *cache = fresh;
+            return logits;
+        }
+
+        let position = cache.length;
+        let mut x = self.embed(&tokens, position, false);
+        for (index, block) in self.blocks.iter().enumerate() {
+            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
+            let (q, k, v) = self.heads(&qkv);
+            cache.keys[index].narrow(2, position, 1).copy_(&k);
+            cache.values[index].narrow(2, position, 1).copy_(&v);
+            let keys = cache.keys[index].narrow(2, 0, position + 1);
+            let values = cache.values[index].narrow(2, 0, position + 1);
+            let y = Tensor::scaled_dot_product_attention(
+                &q,
+                &keys,
+                &values,
+                None::<Tensor>,
+                0.0,
+                false,
+                None,
+                false,
+            );
+            x = &x + self.merge_heads(&y).linear(&block.attention_out, None::<Tensor>);
+            x = &x + self.mlp(block, &x, false);
+        }
+        cache.length += 1;
+        super::last_position(&self.head(&x))
+    }
+}
