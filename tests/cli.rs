@@ -155,3 +155,73 @@ fn corpus_stats_reports_what_was_read_and_skipped() {
     assert!(table.starts_with("files read      2\nfiles skipped   6\n"), "{table}");
     assert!(table.contains("line lengths"));
 }
+
+#[test]
+fn generate_sweeps_shapes_styles_and_explains_its_refusals() {
+    let dir = small_project();
+    assert!(muse(&dir, &["train", "--run", "tiny", "--max-steps", "20"]).status.success());
+
+    let sweep = muse(
+        &dir,
+        &["generate", "--sweep", "temperature=0.3,1.5", "--seed", "3", "--max-tokens", "20"],
+    );
+    assert!(sweep.status.success(), "{}", stderr(&sweep));
+    let text = stdout(&sweep);
+    assert!(text.starts_with("[temperature=0.3]\n"), "{text}");
+    assert!(text.contains("\n---\n[temperature=1.5]\n"), "{text}");
+
+    let bad = muse(&dir, &["generate", "--sweep", "top_p=0.5,2"]);
+    assert_eq!(stderr(&bad), "error: --sweep must be a number above 0 and at most 1, found 2\n");
+
+    let style = muse(&dir, &["generate", "--style", "limericks"]);
+    assert_eq!(
+        stderr(&style),
+        "error: unknown style \"limericks\"; the styles of this run are: ad-copy, chinese-poems, english-verse, lyrics\n"
+    );
+
+    let form = muse(
+        &dir,
+        &["generate", "--form", "5x4", "--style", "chinese-poems", "--seed", "1", "--json"],
+    );
+    assert!(form.status.success(), "{}", stderr(&form));
+    let poem: serde_json::Value = serde_json::from_str(stdout(&form).trim()).unwrap();
+    assert_eq!(poem["ended"], "shape");
+    assert_eq!(poem["text"].as_str().unwrap().lines().count(), 4);
+
+    let vae_only = muse(&dir, &["generate", "--interpolate", "月", "风"]);
+    assert_eq!(
+        stderr(&vae_only),
+        "error: --from-text and --interpolate need a VAE run; this run is an lstm\n"
+    );
+}
+
+#[test]
+fn a_vae_run_writes_variations_and_interpolations() {
+    let dir = small_project();
+    let train = muse(&dir, &["train", "--run", "vae", "--model", "vae", "--max-steps", "10"]);
+    assert!(train.status.success(), "{}", stderr(&train));
+
+    let line = muse(
+        &dir,
+        &[
+            "generate",
+            "--interpolate",
+            "月落",
+            "风起",
+            "--steps",
+            "3",
+            "--json",
+            "--max-tokens",
+            "20",
+        ],
+    );
+    assert!(line.status.success(), "{}", stderr(&line));
+    assert_eq!(stdout(&line).lines().count(), 3);
+
+    let variations = muse(
+        &dir,
+        &["generate", "--from-text", "月落", "-n", "2", "--max-tokens", "20", "--seed", "4"],
+    );
+    assert!(variations.status.success(), "{}", stderr(&variations));
+    assert_eq!(stdout(&variations).matches("\n---\n").count(), 1);
+}

@@ -295,6 +295,7 @@ fn a_large_text_file_streams_through_in_pieces() {
                 pieces += 1;
                 read.push_str(text);
             }
+            Piece::Style(_) => {}
             Piece::End => read.push('|'),
         })
         .unwrap();

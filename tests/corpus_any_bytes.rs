@@ -38,6 +38,7 @@ proptest! {
                 assert!(!text.is_empty());
                 open = true;
             }
+            Piece::Style(_) => {}
             Piece::End => open = false,
         });
         prop_assert!(!open, "every document that started also ended");

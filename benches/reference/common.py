@@ -37,12 +37,17 @@ def decay_groups(model, weight_decay):
 
 
 @torch.no_grad()
-def evaluate(model, data, batches, batch_size, context, seed):
+def evaluate(model, data, batches, batch_size, context):
+    """Mean loss over `batches` batches of windows spaced evenly across `data`, the same
+    windows Muse's evaluation reads."""
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
     total = 0.0
-    for _ in range(batches):
-        x, y = batch(data, batch_size, context, generator)
+    count = batches * batch_size
+    last_start = len(data) - context - 1
+    for index in range(batches):
+        starts = [k * last_start // max(count - 1, 1) for k in range(index * batch_size, (index + 1) * batch_size)]
+        rows = torch.stack([data[s : s + context + 1] for s in starts])
+        x, y = rows[:, :-1], rows[:, 1:]
         logits = model(x)
         total += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1)).item()
     model.train()
@@ -67,7 +72,7 @@ def train(model, train_data, val_data, args):
         optimizer.step()
         loss.item()
         step_ms.append((time.perf_counter() - started) * 1000)
-    val_loss = evaluate(model, val_data, args["eval_batches"], args["batch_size"], args["context"], 1234)
+    val_loss = evaluate(model, val_data, args["eval_batches"], args["batch_size"], args["context"])
     peak_mb = peak_resident_mb()
     result = {"ms_per_step": sum(step_ms) / len(step_ms), "val_loss": val_loss, "peak_mb": peak_mb,
               "threads": torch.get_num_threads(), "torch": torch.__version__}

@@ -116,6 +116,15 @@ fn table(stats: &Stats, val_fraction: f64) -> String {
         SplitMode::None => "none: val_fraction is 0, every document trains".to_string(),
     };
     row("split", split);
+    for (index, style) in stats.styles.iter().enumerate() {
+        let size = format!(
+            "{:<20} {} documents, {} characters",
+            style.name,
+            thousands(style.documents as u64),
+            thousands(style.characters)
+        );
+        row(if index == 0 { "styles" } else { "" }, size);
+    }
     out
 }
 

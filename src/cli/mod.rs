@@ -33,7 +33,7 @@ pub enum Command {
     /// Train a model headless, with a progress bar on stderr.
     Train(train::TrainArgs),
     /// Generate text from a trained run and print it on stdout.
-    Generate(generate::GenerateArgs),
+    Generate(Box<generate::GenerateArgs>),
     /// Look at the corpus as Muse reads it.
     Corpus(corpus::CorpusArgs),
 }
@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Train(args) => train::run(&project, args),
-        Command::Generate(args) => generate::run(&project, args),
+        Command::Generate(args) => generate::run(&project, *args),
         Command::Corpus(args) => corpus::run(&project, args),
     }
 }

@@ -38,6 +38,7 @@ pub struct CorpusConfig {
     pub trim_trailing_spaces: bool,
     pub collapse_blank_lines: bool,
     pub strip_control: bool,
+    pub style_from: Option<String>,
 }
 
 impl Default for CorpusConfig {
@@ -54,6 +55,7 @@ impl Default for CorpusConfig {
             trim_trailing_spaces: true,
             collapse_blank_lines: true,
             strip_control: true,
+            style_from: None,
         }
     }
 }
@@ -100,6 +102,15 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// The name with its article, for sentences: "an lstm".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            ModelKind::Lstm => "an lstm",
+            ModelKind::Gpt => "a gpt",
+            ModelKind::Vae => "a vae",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Lstm => "lstm",
@@ -248,13 +259,45 @@ pub struct SampleConfig {
     pub temperature: f64,
     pub top_k: i64,
     pub top_p: f64,
+    pub min_p: f64,
+    pub typical_p: f64,
+    pub repetition_penalty: f64,
+    pub presence_penalty: f64,
+    pub frequency_penalty: f64,
+    pub penalty_window: i64,
+    pub dry_multiplier: f64,
+    pub dry_base: f64,
+    pub dry_allowed_length: i64,
+    pub dry_breakers: Vec<String>,
+    pub logit_bias: std::collections::BTreeMap<String, f64>,
+    pub banned: Vec<String>,
+    pub stop: Vec<String>,
     pub max_tokens: i64,
     pub seed: Option<i64>,
 }
 
 impl Default for SampleConfig {
     fn default() -> Self {
-        SampleConfig { temperature: 0.8, top_k: 40, top_p: 0.95, max_tokens: 400, seed: None }
+        SampleConfig {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            typical_p: 1.0,
+            repetition_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            penalty_window: 256,
+            dry_multiplier: 0.0,
+            dry_base: 1.75,
+            dry_allowed_length: 2,
+            dry_breakers: ["\n", ":", "\"", "*"].iter().map(|s| s.to_string()).collect(),
+            logit_bias: Default::default(),
+            banned: Vec::new(),
+            stop: Vec::new(),
+            max_tokens: 400,
+            seed: None,
+        }
     }
 }
 

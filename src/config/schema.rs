@@ -32,6 +32,15 @@ pub enum ValueKind {
     TextList,
     /// `"auto"`, `"cpu"`, `"cuda"` or `"cuda:N"`.
     Device,
+    /// A table from strings to numbers within the range, like `{ "e" = -2.0 }`.
+    Biases {
+        min: f64,
+        max: f64,
+    },
+    /// A list of strings, possibly empty ones excluded; may itself be empty.
+    Strings,
+    /// `"folder"`, `"file"`, `"field:NAME"` or `"none"`.
+    StyleFrom,
 }
 
 /// One key of one section.
@@ -135,6 +144,15 @@ pub const KEYS: &[Key] = &[
         "strip_control",
         ValueKind::Bool,
         "Remove control characters other than newline and tab.",
+    ),
+    optional(
+        "corpus",
+        "style_from",
+        ValueKind::StyleFrom,
+        "Where each document's style comes from, so one model can write in several voices: \
+         the folder it is in, its file name, a field or column of its record, or none. Left \
+         out: by folder when the corpus files are in more than one folder.",
+        "\"folder\"",
     ),
     // [tokenizer]
     key(
@@ -303,6 +321,86 @@ pub const KEYS: &[Key] = &[
         positive(1.0),
         "Sample only from the likeliest tokens whose probabilities add up to p (1 turns it off).",
     ),
+    key(
+        "sample",
+        "min_p",
+        float(0.0, 1.0),
+        "Drop tokens less likely than min_p times the likeliest one (0 turns it off).",
+    ),
+    key(
+        "sample",
+        "typical_p",
+        positive(1.0),
+        "Locally typical sampling: keep the tokens whose surprise is closest to the average, \
+         up to this much probability (1 turns it off).",
+    ),
+    key(
+        "sample",
+        "repetition_penalty",
+        float(1.0, 10.0),
+        "Make tokens seen in the last penalty_window tokens less likely: positive logits are \
+         divided by it, negative ones multiplied (1 turns it off).",
+    ),
+    key(
+        "sample",
+        "presence_penalty",
+        float(-10.0, 10.0),
+        "Subtract this from the logit of every token seen in the window (0 turns it off).",
+    ),
+    key(
+        "sample",
+        "frequency_penalty",
+        float(-10.0, 10.0),
+        "Subtract this times the token's count in the window from its logit (0 turns it off).",
+    ),
+    key(
+        "sample",
+        "penalty_window",
+        int(1, 1_000_000),
+        "Recent tokens the penalties and DRY look at.",
+    ),
+    key(
+        "sample",
+        "dry_multiplier",
+        float(0.0, 100.0),
+        "DRY: penalise a token that would extend a repeat of earlier text (0 turns it off).",
+    ),
+    key(
+        "sample",
+        "dry_base",
+        float(1.0, 10.0),
+        "DRY: how fast the penalty grows with the length of the repeat.",
+    ),
+    key(
+        "sample",
+        "dry_allowed_length",
+        int(0, 1000),
+        "DRY: repeats up to this many tokens go unpenalised.",
+    ),
+    key(
+        "sample",
+        "dry_breakers",
+        ValueKind::Strings,
+        "DRY: a repeat never reaches back across a token containing one of these.",
+    ),
+    key(
+        "sample",
+        "logit_bias",
+        ValueKind::Biases { min: -100.0, max: 100.0 },
+        "Added to the logits of the given tokens, like { \"\\n\" = -1.5 }; -100 all but bans one.",
+    ),
+    key(
+        "sample",
+        "banned",
+        ValueKind::Strings,
+        "Strings the text may never contain; a token that would write one is never drawn.",
+    ),
+    key(
+        "sample",
+        "stop",
+        ValueKind::Strings,
+        "Generation stops at any of these strings, which are left out of the text.",
+    ),
     key("sample", "max_tokens", int(1, 1_000_000), "Most tokens generated for one text."),
     optional(
         "sample",
@@ -340,6 +438,17 @@ impl ValueKind {
                 items.iter().all(|item| item.as_str().is_some_and(|s| !s.is_empty()))
             }
             (ValueKind::Device, Value::String(s)) => is_device(s),
+            (ValueKind::Biases { min, max }, Value::Table(table)) => table.values().all(|v| {
+                let x = as_f64(v);
+                matches!(v, Value::Integer(_) | Value::Float(_)) && x >= *min && x <= *max
+            }),
+            (ValueKind::StyleFrom, Value::String(s)) => {
+                matches!(s.as_str(), "folder" | "file" | "none")
+                    || s.strip_prefix("field:").is_some_and(|f| !f.is_empty())
+            }
+            (ValueKind::Strings, Value::Array(items)) => {
+                items.iter().all(|item| item.as_str().is_some_and(|s| !s.is_empty()))
+            }
             _ => false,
         };
         if ok {
@@ -367,6 +476,13 @@ impl ValueKind {
             ValueKind::Text => "a non-empty string".to_string(),
             ValueKind::TextList => "a list of non-empty strings, like [\"corpora\"]".to_string(),
             ValueKind::Device => "\"auto\", \"cpu\", \"cuda\" or \"cuda:N\"".to_string(),
+            ValueKind::Biases { min, max } => {
+                format!(
+                    "a table of strings to numbers from {min} to {max}, like {{ \"e\" = -2.0 }}"
+                )
+            }
+            ValueKind::Strings => "a list of non-empty strings, like [\"\\n\\n\"]".to_string(),
+            ValueKind::StyleFrom => "\"folder\", \"file\", \"field:NAME\" or \"none\"".to_string(),
         }
     }
 }

@@ -22,9 +22,9 @@ pub use split::{
     document_hash, position_note, split_mode, split_of, DocumentHasher, Split, SplitMode,
 };
 pub use stats::{collect as statistics, CharCounter, Stats};
+pub use structured::Fields;
 
 use crate::config::{CorpusConfig, InvalidUtf8};
-use structured::Fields;
 
 /// One unit of training text: a file, a poem, a row. Documents are separated by an
 /// end-of-document token in training.
@@ -99,6 +99,58 @@ impl Format {
     }
 }
 
+/// Where documents get their style label from, `[corpus] style_from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StyleFrom {
+    /// The name of the folder the file is in.
+    Folder,
+    /// The file's name without its extension.
+    File,
+    /// A field or column of each record.
+    Field(String),
+    None,
+    /// Not set: `Folder` when the corpus files are in more than one folder, else `None`.
+    Auto,
+}
+
+impl StyleFrom {
+    pub fn of(config: &CorpusConfig) -> StyleFrom {
+        match config.style_from.as_deref() {
+            None => StyleFrom::Auto,
+            Some("folder") => StyleFrom::Folder,
+            Some("file") => StyleFrom::File,
+            Some("none") => StyleFrom::None,
+            Some(other) => other
+                .strip_prefix("field:")
+                .map_or(StyleFrom::None, |f| StyleFrom::Field(f.to_string())),
+        }
+    }
+
+    /// Settles `Auto` for the files found.
+    pub fn settle(self, files: &[PathBuf]) -> StyleFrom {
+        if self != StyleFrom::Auto {
+            return self;
+        }
+        let folders: std::collections::HashSet<Option<&Path>> =
+            files.iter().map(|f| f.parent()).collect();
+        if folders.len() > 1 {
+            StyleFrom::Folder
+        } else {
+            StyleFrom::None
+        }
+    }
+
+    /// The style of every document of a file, for the rules that depend on its path.
+    pub fn of_file(&self, path: &Path) -> Option<String> {
+        let name = match self {
+            StyleFrom::Folder => path.parent()?.file_name()?,
+            StyleFrom::File => path.file_stem()?,
+            _ => return None,
+        };
+        Some(name.to_string_lossy().into_owned())
+    }
+}
+
 /// How every file is read, from `[corpus]`.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
@@ -116,8 +168,12 @@ impl ReadOptions {
         };
         let text = path("text_field", &config.text_field)?;
         let title = config.title_field.as_deref().map(|t| path("title_field", t)).transpose()?;
+        let style = match StyleFrom::of(config) {
+            StyleFrom::Field(name) => Some(path("style_from", &name)?),
+            _ => None,
+        };
         Ok(ReadOptions {
-            fields: Fields { text, title },
+            fields: Fields { text, title, style },
             cleaning: Cleaning::from_config(config),
             invalid_utf8: config.invalid_utf8,
         })
@@ -181,14 +237,17 @@ fn read_in_memory(path: &Path, options: &ReadOptions) -> Result<FileDocuments, S
     let mut current = String::new();
     let report = read_documents(path, options, &mut |piece| match piece {
         Piece::Text(text) => current.push_str(text),
+        Piece::Style(_) => {}
         Piece::End => texts.push(std::mem::take(&mut current)),
     })?;
     Ok(FileDocuments { texts, warnings: report.warnings })
 }
 
-/// A part of a document as it is read: text in one or more pieces, then its end.
+/// A part of a document as it is read: its style (when a field gives one), its text in
+/// one or more pieces, then its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Piece<'a> {
+    Style(&'a str),
     Text(&'a str),
     End,
 }
@@ -220,9 +279,9 @@ pub fn read_documents(
 
     let file = read::read_text(path, options.invalid_utf8)?;
     let mut report = FileReport { documents: 0, warnings: file.warning.into_iter().collect() };
-    let raw = match format {
-        Format::Text => vec![file.text],
-        Format::Markdown => vec![markdown::to_text(&file.text)],
+    let raw: Vec<(String, Option<String>)> = match format {
+        Format::Text => vec![(file.text, None)],
+        Format::Markdown => vec![(markdown::to_text(&file.text), None)],
         Format::Json => take(structured::from_json(&file.text, &options.fields)?, &mut report),
         Format::JsonLines => {
             take(structured::from_json_lines(&file.text, &options.fields)?, &mut report)
@@ -235,15 +294,18 @@ pub fn read_documents(
         }
     };
 
-    let cleaned: Vec<String> = raw
+    let cleaned: Vec<(String, Option<String>)> = raw
         .iter()
-        .map(|text| options.cleaning.apply(text))
-        .filter(|text| !text.is_empty())
+        .map(|(text, style)| (options.cleaning.apply(text), style.clone()))
+        .filter(|(text, _)| !text.is_empty())
         .collect();
     if cleaned.is_empty() {
         return Err("no text after cleaning".to_string());
     }
-    for text in &cleaned {
+    for (text, style) in &cleaned {
+        if let Some(style) = style {
+            sink(Piece::Style(style));
+        }
         sink(Piece::Text(text));
         sink(Piece::End);
     }
@@ -278,7 +340,10 @@ fn stream_plain_text(
     Ok(FileReport { documents: 1, warnings: warning.into_iter().collect() })
 }
 
-fn take(extracted: structured::Extracted, report: &mut FileReport) -> Vec<String> {
+fn take(
+    extracted: structured::Extracted,
+    report: &mut FileReport,
+) -> Vec<(String, Option<String>)> {
     report.warnings.extend(extracted.warnings);
     extracted.texts
 }

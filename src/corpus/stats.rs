@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::split::{split_mode, split_of, DocumentHasher, Split, SplitMode};
-use super::{read_documents, scan, CorpusError, Piece, ReadOptions, Skipped, Warning};
+use super::{read_documents, scan, CorpusError, Piece, ReadOptions, Skipped, StyleFrom, Warning};
 use crate::config::CorpusConfig;
 
 /// Upper bounds (exclusive) of the line-length buckets, in characters; the last bucket
@@ -32,6 +32,16 @@ pub struct Stats {
     pub val_documents: usize,
     pub train_characters: u64,
     pub val_characters: u64,
+    /// Documents and characters of each style, when the corpus has styles.
+    pub styles: Vec<StyleSize>,
+}
+
+/// How much of the corpus one style is.
+#[derive(Debug, Clone, Serialize)]
+pub struct StyleSize {
+    pub name: String,
+    pub documents: usize,
+    pub characters: u64,
 }
 
 /// One of the commonest characters.
@@ -98,6 +108,8 @@ struct FileStats {
     counts: HashMap<char, u64>,
     lines: [u64; LINE_BUCKETS.len() + 1],
     warnings: Vec<String>,
+    /// Documents and characters by style name.
+    styles: HashMap<String, (usize, u64)>,
 }
 
 /// Reads the corpus the config names and gathers its statistics, with the split the
@@ -110,10 +122,14 @@ pub fn collect(
 ) -> Result<Stats, CorpusError> {
     let options = ReadOptions::from_config(config)?;
     let found = scan(config, base)?;
+    let style_from = StyleFrom::of(config).settle(&found.files);
     let results: Vec<(PathBuf, Result<FileStats, String>)> = found
         .files
         .par_iter()
-        .map(|path| (path.clone(), file_stats(path, &options, seed, val_fraction)))
+        .map(|path| {
+            let style = style_from.of_file(path);
+            (path.clone(), file_stats(path, &options, seed, val_fraction, style))
+        })
         .collect();
 
     let mut skipped = found.skipped.clone();
@@ -149,6 +165,17 @@ pub fn collect(
         SplitMode::None => (characters, 0, 0),
     };
 
+    let mut styles: Vec<StyleSize> = total
+        .styles
+        .iter()
+        .map(|(name, (documents, characters))| StyleSize {
+            name: name.clone(),
+            documents: *documents,
+            characters: *characters,
+        })
+        .collect();
+    styles.sort_by(|a, b| a.name.cmp(&b.name));
+
     let mut commonest: Vec<(char, u64)> = total.counts.iter().map(|(c, n)| (*c, *n)).collect();
     commonest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(Stats {
@@ -169,6 +196,7 @@ pub fn collect(
         val_documents,
         train_characters,
         val_characters,
+        styles,
     })
 }
 
@@ -177,13 +205,16 @@ fn file_stats(
     options: &ReadOptions,
     seed: u64,
     val_fraction: f64,
+    file_style: Option<String>,
 ) -> Result<FileStats, String> {
     let mut stats = FileStats::default();
     let mut counter = CharCounter::default();
     let mut hasher = DocumentHasher::new(seed);
     let mut document_characters = 0;
     let mut line = 0u64;
+    let mut style = None;
     let report = read_documents(path, options, &mut |piece| match piece {
+        Piece::Style(name) => style = Some(name.to_string()),
         Piece::Text(text) => {
             hasher.update(text);
             document_characters += counter.add(text);
@@ -203,6 +234,11 @@ fn file_stats(
             stats.documents += 1;
             stats.val_documents += usize::from(side == Split::Val);
             stats.characters[side as usize] += document_characters;
+            if let Some(name) = style.take().or_else(|| file_style.clone()) {
+                let entry = stats.styles.entry(name).or_insert((0, 0));
+                entry.0 += 1;
+                entry.1 += document_characters;
+            }
             document_characters = 0;
         }
     })?;
@@ -222,6 +258,11 @@ fn merge(total: &mut FileStats, file: FileStats) {
     }
     for (bucket, lines) in file.lines.iter().enumerate() {
         total.lines[bucket] += lines;
+    }
+    for (name, (documents, characters)) in file.styles {
+        let entry = total.styles.entry(name).or_insert((0, 0));
+        entry.0 += documents;
+        entry.1 += characters;
     }
 }
 

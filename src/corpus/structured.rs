@@ -11,12 +11,15 @@ use super::read::plural;
 pub struct Fields {
     pub text: FieldPath,
     pub title: Option<FieldPath>,
+    /// For `style_from = "field:NAME"`: where each record's style is.
+    pub style: Option<FieldPath>,
 }
 
 /// The documents of one file, and what was left out of it.
 #[derive(Debug, Default)]
 pub struct Extracted {
-    pub texts: Vec<String>,
+    /// Each document's text, and its style when the style field names one.
+    pub texts: Vec<(String, Option<String>)>,
     pub warnings: Vec<String>,
 }
 
@@ -62,6 +65,7 @@ pub fn from_table(text: &str, delimiter: u8, fields: &Fields) -> Result<Extracte
         format!("no column \"{}\" (the columns are: {})", fields.text.as_str(), names.join(", "))
     })?;
     let title_column = fields.title.as_ref().and_then(column);
+    let style_column = fields.style.as_ref().and_then(column);
 
     let mut extracted = Extracted::default();
     for row in reader.records() {
@@ -80,7 +84,8 @@ pub fn from_table(text: &str, delimiter: u8, fields: &Fields) -> Result<Extracte
             continue;
         }
         let title = title_column.and_then(|c| row.get(c)).filter(|t| !t.trim().is_empty());
-        extracted.texts.push(with_title(title, body));
+        let style = style_column.and_then(|c| row.get(c)).map(str::trim).filter(|t| !t.is_empty());
+        extracted.texts.push((with_title(title, body), style.map(str::to_string)));
     }
     Ok(extracted)
 }
@@ -94,17 +99,19 @@ fn collect<'a>(
     let mut missing = 0usize;
     for record in records {
         total += 1;
-        let found = match record {
-            Value::String(text) => vec![text.clone()],
+        let found: Vec<(String, Option<String>)> = match record {
+            Value::String(text) => vec![(text.clone(), None)],
             record => fields
                 .text
                 .find(record)
                 .into_iter()
                 .map(|found| {
-                    let title = fields.title.as_ref().and_then(|path| {
+                    let near = |path: &FieldPath| {
                         path.find_one(found.holder).or_else(|| path.find_one(record))
-                    });
-                    with_title(title.as_deref(), &found.text)
+                    };
+                    let title = fields.title.as_ref().and_then(near);
+                    let style = fields.style.as_ref().and_then(near).map(|s| s.trim().to_string());
+                    (with_title(title.as_deref(), &found.text), style.filter(|s| !s.is_empty()))
                 })
                 .collect(),
         };

@@ -3,6 +3,8 @@
 
 mod gpt;
 mod lstm;
+mod recurrent;
+mod vae;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -15,6 +17,11 @@ use crate::config::{ModelConfig, ModelKind};
 
 pub use gpt::Gpt;
 pub use lstm::Lstm;
+pub use vae::Vae;
+
+/// The id of the end-of-document token, the same in every Muse vocabulary (the vocabulary
+/// builders put it first). Models that start a document from it use this.
+pub const END_OF_DOCUMENT_ID: i64 = 0;
 
 /// Everything needed to rebuild a model's shape; stored in every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,8 +168,9 @@ pub trait LanguageModel: Send {
         None
     }
 
-    /// The latent codes (posterior means) of documents `[batch, time]` with their lengths.
-    fn encode(&self, _tokens: &Tensor, _lengths: &Tensor) -> Option<Tensor> {
+    /// The posterior of documents `[batch, time]` with their lengths: the means and
+    /// log-variances of their latent codes, `[batch, latent]` each.
+    fn encode(&self, _tokens: &Tensor, _lengths: &Tensor) -> Option<(Tensor, Tensor)> {
         None
     }
 
@@ -215,7 +223,7 @@ pub fn build(spec: &ModelSpec, device: Device) -> Box<dyn LanguageModel> {
     match spec.kind {
         ModelKind::Lstm => Box::new(Lstm::new(spec.clone(), device)),
         ModelKind::Gpt => Box::new(Gpt::new(spec.clone(), device)),
-        ModelKind::Vae => todo!("the VAE"),
+        ModelKind::Vae => Box::new(Vae::new(spec.clone(), device)),
     }
 }
 

@@ -108,26 +108,33 @@ pub fn read_step(path: &Path) -> Result<u64, SavedError> {
     read_meta(&metadata).map(|meta| meta.step).map_err(refused)
 }
 
-/// Checks that a checkpoint fits a model of `spec`, naming the first difference.
+/// Checks that a checkpoint fits a model of `spec`, naming the first difference: the
+/// family first, then the sizes.
 pub fn check_spec(path: &Path, saved: &ModelSpec, wanted: &ModelSpec) -> Result<(), SavedError> {
-    if saved == wanted {
-        return Ok(());
-    }
-    let saved_json = serde_json::to_value(saved).expect("a spec serialises");
-    let wanted_json = serde_json::to_value(wanted).expect("a spec serialises");
-    let difference = wanted_json
-        .as_object()
-        .into_iter()
-        .flatten()
-        .find(|(key, value)| saved_json.get(key.as_str()) != Some(value))
-        .map(|(key, value)| {
-            format!("its {key} is {}, the config asks for {value}", saved_json[key.as_str()])
-        })
-        .unwrap_or_else(|| "its model differs from the config".to_string());
-    Err(SavedError::Refused {
+    let refused = |message: String| SavedError::Refused {
         path: path.display().to_string(),
-        message: format!("it holds another model: {difference}"),
-    })
+        message: format!("it holds another model: {message}"),
+    };
+    if saved.kind != wanted.kind {
+        return Err(refused(format!(
+            "it is {}, the config asks for {}",
+            saved.kind.with_article(),
+            wanted.kind.with_article()
+        )));
+    }
+    let sizes = [
+        ("vocab", saved.vocab, wanted.vocab),
+        ("layers", saved.layers, wanted.layers),
+        ("hidden", saved.hidden, wanted.hidden),
+        ("embedding", saved.embedding, wanted.embedding),
+        ("heads", saved.heads, wanted.heads),
+        ("context", saved.context, wanted.context),
+        ("latent", saved.latent, wanted.latent),
+    ];
+    if let Some((key, had, asked)) = sizes.iter().find(|(_, had, asked)| had != asked) {
+        return Err(refused(format!("its {key} is {had}, the config asks for {asked}")));
+    }
+    Ok(())
 }
 
 fn read_meta(metadata: &HashMap<String, String>) -> Result<Meta, String> {

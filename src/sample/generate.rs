@@ -1,74 +1,371 @@
-//! Generating text: read the prompt once, then draw one token at a time, carrying the
-//! model's state, until the end-of-document token or the token limit.
+//! Generating text: read the prompt once, then draw one token at a time for every
+//! candidate together, carrying the model's state, until the end-of-document token, a
+//! stop string, the end of the shape, or the token limit. An observer sees each token as
+//! it comes and may change the settings or cancel between tokens.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution as _, StandardNormal};
 use tch::{Device, Kind, Tensor};
 
-use super::chain::{distribution, draw, Settings};
+use super::chain::{distribution, draw, penalised, softmax_of, top};
+use super::settings::{Resolved, Settings};
+use super::shape::{Allowed, Constraint, Forced, Shape};
 use crate::model::LanguageModel;
-use crate::vocab::{Vocab, VocabError};
+use crate::vocab::Vocab;
 
-/// What to generate.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub prompt: String,
+/// How many of the likeliest tokens a distribution report lists.
+pub const REPORTED: usize = 20;
+
+/// One text to generate.
+#[derive(Debug)]
+pub struct Candidate {
     pub settings: Settings,
-    pub max_tokens: usize,
     pub seed: u64,
-    /// Candidates generated together as one batch; candidate i draws with seed + i.
-    pub count: usize,
+    /// The latent code to decode from (`[latent]`), for models that have one; without
+    /// one such a model decodes from a code drawn from its prior with the seed.
+    pub latent: Option<Tensor>,
 }
 
-/// Generates `request.count` texts, each the prompt followed by what the model wrote.
+/// What to generate.
+#[derive(Debug)]
+pub struct Request {
+    pub prompt: String,
+    /// The style token to start from, when the vocabulary has styles.
+    pub style: Option<String>,
+    pub candidates: Vec<Candidate>,
+    pub max_tokens: usize,
+    pub shape: Shape,
+}
+
+impl Request {
+    /// `count` candidates with the same settings and seeds `seed`, `seed + 1`, ….
+    pub fn simple(
+        prompt: &str,
+        settings: Settings,
+        max_tokens: usize,
+        seed: u64,
+        count: usize,
+    ) -> Request {
+        let candidates = (0..count.max(1) as u64)
+            .map(|i| Candidate {
+                settings: settings.clone(),
+                seed: seed.wrapping_add(i),
+                latent: None,
+            })
+            .collect();
+        Request {
+            prompt: prompt.to_string(),
+            style: None,
+            candidates,
+            max_tokens,
+            shape: Shape::default(),
+        }
+    }
+}
+
+/// Why a text ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    EndOfDocument,
+    MaxTokens,
+    Stop,
+    Shape,
+    Cancelled,
+}
+
+/// One generated text: the prompt and what followed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Generated {
+    pub text: String,
+    /// Tokens drawn after the prompt.
+    pub tokens: usize,
+    pub ended: Ended,
+    /// Characters the shape made the text take against the model's distribution.
+    pub forced: Vec<Forced>,
+}
+
+/// A next-token distribution before and after the sampler chain: the likeliest tokens
+/// and their probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub candidate: usize,
+    pub before: Vec<(u32, f32)>,
+    pub after: Vec<(u32, f32)>,
+}
+
+/// What an observer tells the generator between tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    Continue,
+    /// Use these settings for every candidate from the next token on.
+    Update(Settings),
+    Cancel,
+}
+
+/// Sees a generation as it goes.
+pub trait Observer {
+    /// Before each token: whether to go on, with new settings, or stop.
+    fn control(&mut self) -> Control {
+        Control::Continue
+    }
+
+    /// A token was drawn; `text` is what it added to the candidate's text.
+    fn token(&mut self, _candidate: usize, _text: &str) {}
+
+    /// The distribution the token was drawn from.
+    fn report(&mut self, _report: &Report) {}
+}
+
+/// An observer that watches nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+/// Generates every candidate of `request`, quietly.
 pub fn generate(
     model: &dyn LanguageModel,
     vocab: &Vocab,
     request: &Request,
-) -> Result<Vec<String>, VocabError> {
-    let mut prompt = vec![vocab.end_of_document()];
-    prompt.extend(vocab.encode_prompt(&request.prompt)?);
-    let count = request.count.max(1);
-    let mut rngs: Vec<ChaCha8Rng> = (0..count)
-        .map(|i| ChaCha8Rng::seed_from_u64(request.seed.wrapping_add(i as u64)))
-        .collect();
+) -> Result<Vec<Generated>, String> {
+    generate_with(model, vocab, request, &mut Quiet)
+}
 
-    let written = tch::no_grad(|| {
+/// The state of one candidate while it is written.
+struct Writing {
+    resolved: Resolved,
+    rng: ChaCha8Rng,
+    history: Vec<u32>,
+    written: Vec<u32>,
+    prompt: String,
+    text: String,
+    constraint: Constraint,
+    forced: Vec<Forced>,
+    ended: Option<Ended>,
+}
+
+/// Generates every candidate of `request`, telling `observer` about each token.
+pub fn generate_with(
+    model: &dyn LanguageModel,
+    vocab: &Vocab,
+    request: &Request,
+    observer: &mut dyn Observer,
+) -> Result<Vec<Generated>, String> {
+    let prompt = prompt_ids(vocab, request)?;
+    let mut writing = Vec::with_capacity(request.candidates.len());
+    for candidate in &request.candidates {
+        let mut constraint = Constraint::new(&request.shape, vocab)?;
+        for id in vocab.encode_prompt(&request.prompt).map_err(|e| e.to_string())? {
+            constraint
+                .advance(id, vocab)
+                .map_err(|e| format!("the prompt does not fit the shape: {e}"))?;
+        }
+        writing.push(Writing {
+            resolved: candidate.settings.resolve(vocab)?,
+            rng: ChaCha8Rng::seed_from_u64(candidate.seed),
+            history: prompt.clone(),
+            written: Vec::new(),
+            prompt: request.prompt.clone(),
+            text: request.prompt.clone(),
+            constraint,
+            forced: Vec::new(),
+            ended: None,
+        });
+    }
+    let count = writing.len() as i64;
+    let latent = latent_codes(model, request);
+
+    tch::no_grad(|| -> Result<(), String> {
         let ids: Vec<i64> = prompt.iter().map(|id| *id as i64).collect();
-        let batch = Tensor::from_slice(&ids)
-            .to_device(model.device())
-            .unsqueeze(0)
-            .repeat([count as i64, 1]);
-        let (mut logits, mut state) = model.start(&batch, None);
-
-        let mut written: Vec<Vec<u32>> = vec![Vec::new(); count];
-        let mut finished = vec![false; count];
+        let batch =
+            Tensor::from_slice(&ids).to_device(model.device()).unsqueeze(0).repeat([count, 1]);
+        let (mut logits, mut state) = model.start(&batch, latent.as_ref());
         for _ in 0..request.max_tokens {
+            match observer.control() {
+                Control::Continue => {}
+                Control::Update(settings) => {
+                    let resolved = settings.resolve(vocab)?;
+                    for candidate in writing.iter_mut() {
+                        candidate.resolved = resolved.clone();
+                    }
+                }
+                Control::Cancel => {
+                    for candidate in writing.iter_mut().filter(|c| c.ended.is_none()) {
+                        candidate.ended = Some(Ended::Cancelled);
+                    }
+                    break;
+                }
+            }
+
             let rows = host_rows(&logits);
-            let mut next = Vec::with_capacity(count);
-            for (i, row) in rows.iter().enumerate() {
-                let token = if finished[i] {
+            let mut next = Vec::with_capacity(writing.len());
+            for (index, (candidate, row)) in writing.iter_mut().zip(&rows).enumerate() {
+                let token = if candidate.ended.is_some() {
                     vocab.end_of_document()
                 } else {
-                    draw(&distribution(row, &request.settings), &mut rngs[i]) as u32
+                    let token = choose(candidate, row, vocab, index, observer);
+                    write(candidate, token, vocab, index, observer);
+                    token
                 };
-                if token == vocab.end_of_document() {
-                    finished[i] = true;
-                } else {
-                    written[i].push(token);
-                }
                 next.push(token as i64);
             }
-            if finished.iter().all(|f| *f) {
+            if writing.iter().all(|c| c.ended.is_some()) {
                 break;
             }
             let next = Tensor::from_slice(&next).to_device(model.device());
             logits = model.step(&next, &mut state);
         }
-        written
-    });
+        Ok(())
+    })?;
 
-    Ok(written.iter().map(|ids| format!("{}{}", request.prompt, vocab.decode(ids))).collect())
+    Ok(writing
+        .into_iter()
+        .map(|c| Generated {
+            text: c.text,
+            tokens: c.written.len(),
+            ended: c.ended.unwrap_or(Ended::MaxTokens),
+            forced: c.forced,
+        })
+        .collect())
+}
+
+/// The prompt as the model reads it: the end-of-document token (documents start after
+/// one), the style token if any, then the prompt's own tokens.
+fn prompt_ids(vocab: &Vocab, request: &Request) -> Result<Vec<u32>, String> {
+    let mut ids = vec![vocab.end_of_document()];
+    if let Some(style) = &request.style {
+        ids.push(vocab.style(style).map_err(|e| e.to_string())?);
+    }
+    ids.extend(vocab.encode_prompt(&request.prompt).map_err(|e| e.to_string())?);
+    Ok(ids)
+}
+
+/// One latent code per candidate for a model with a latent space: the candidate's own,
+/// or one drawn from the prior with its seed.
+fn latent_codes(model: &dyn LanguageModel, request: &Request) -> Option<Tensor> {
+    let size = model.latent_size()?;
+    let rows: Vec<Tensor> = request
+        .candidates
+        .iter()
+        .map(|candidate| match &candidate.latent {
+            Some(code) => code.to_device(Device::Cpu).to_kind(Kind::Float).view([size]),
+            None => {
+                let mut rng = ChaCha8Rng::seed_from_u64(candidate.seed ^ 0x001a_7e47);
+                let values: Vec<f32> = (0..size).map(|_| StandardNormal.sample(&mut rng)).collect();
+                Tensor::from_slice(&values)
+            }
+        })
+        .collect();
+    Some(Tensor::stack(&rows, 0).to_device(model.device()))
+}
+
+/// Picks the next token of one candidate: the chain, then the shape's mask and the
+/// banned strings. When the chain leaves no token the shape allows, the shape wins and
+/// the token is recorded as forced.
+fn choose(
+    candidate: &mut Writing,
+    row: &[f32],
+    vocab: &Vocab,
+    index: usize,
+    observer: &mut dyn Observer,
+) -> u32 {
+    let mut logits = penalised(row, &candidate.history, &candidate.resolved);
+    ban_strings(&mut logits, candidate, vocab);
+    let probabilities = distribution(&logits, &candidate.resolved);
+    let allowed = candidate.constraint.allowed();
+
+    let fits = |id: usize| match &allowed {
+        Allowed::Any => true,
+        Allowed::Only(ids) => ids.contains(&(id as u32)),
+        Allowed::AllBut(banned) => id as u32 != *banned,
+    };
+    let mut within: Vec<f32> =
+        probabilities.iter().enumerate().map(|(id, p)| if fits(id) { *p } else { 0.0 }).collect();
+    if within.iter().all(|p| *p <= 0.0) {
+        let masked: Vec<f32> = logits
+            .iter()
+            .enumerate()
+            .map(|(id, l)| if fits(id) { *l } else { f32::NEG_INFINITY })
+            .collect();
+        within = distribution(&masked, &candidate.resolved);
+        if within.iter().all(|p| *p <= 0.0) {
+            within = softmax_of(&masked);
+        }
+        let (line, column) = candidate.constraint.position();
+        let token = draw(&within, &mut candidate.rng) as u32;
+        candidate.forced.push(Forced { line, column, text: vocab.token_text(token) });
+        observer.report(&Report {
+            candidate: index,
+            before: top(&softmax_of(row), REPORTED),
+            after: top(&within, REPORTED),
+        });
+        return token;
+    }
+    observer.report(&Report {
+        candidate: index,
+        before: top(&softmax_of(row), REPORTED),
+        after: top(&within, REPORTED),
+    });
+    draw(&within, &mut candidate.rng) as u32
+}
+
+/// Rules out every token that would complete a banned string.
+fn ban_strings(logits: &mut [f32], candidate: &Writing, vocab: &Vocab) {
+    let banned = &candidate.resolved.settings.banned;
+    if banned.is_empty() {
+        return;
+    }
+    let longest = banned.iter().map(|b| b.chars().count()).max().unwrap_or(0);
+    let tail: String = {
+        let chars: Vec<char> = candidate.text.chars().collect();
+        chars[chars.len().saturating_sub(longest)..].iter().collect()
+    };
+    for (id, logit) in logits.iter_mut().enumerate() {
+        let joined = format!("{tail}{}", vocab.token_text(id as u32));
+        if banned.iter().any(|b| joined.contains(b.as_str())) {
+            *logit = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// Adds a drawn token to a candidate's text and checks whether the text has ended.
+fn write(
+    candidate: &mut Writing,
+    token: u32,
+    vocab: &Vocab,
+    index: usize,
+    observer: &mut dyn Observer,
+) {
+    if token == vocab.end_of_document() {
+        candidate.ended = Some(Ended::EndOfDocument);
+        return;
+    }
+    candidate.history.push(token);
+    candidate.written.push(token);
+    let before = candidate.text.len();
+    match vocab.kind() {
+        crate::config::TokenizerKind::Char => candidate.text.push_str(vocab.piece(token)),
+        // A BPE token can end inside a character, so the text is decoded whole.
+        crate::config::TokenizerKind::Bpe => {
+            candidate.text = format!("{}{}", candidate.prompt, vocab.decode(&candidate.written))
+        }
+    }
+    let _ = candidate.constraint.advance(token, vocab);
+
+    let stop =
+        candidate.resolved.settings.stop.iter().find_map(|s| candidate.text.find(s.as_str()));
+    if let Some(at) = stop {
+        candidate.text.truncate(at);
+        candidate.ended = Some(Ended::Stop);
+    } else if candidate.constraint.done() {
+        if candidate.text.ends_with('\n') {
+            candidate.text.pop();
+        }
+        candidate.ended = Some(Ended::Shape);
+    }
+    let added = candidate.text.get(before.min(candidate.text.len())..).unwrap_or("");
+    observer.token(index, added);
 }
 
 /// Logits `[batch, vocab]` as one host vector per row.

@@ -138,6 +138,31 @@ impl TokenStream {
         }
     }
 
+    /// Batch `index` of `count` evenly spaced batches covering the whole stream: the same
+    /// windows (or documents) every time, so evaluations compare and cover the split.
+    pub fn spaced_batch(&self, index: i64, count: i64, plan: &Plan) -> Batch {
+        let total = (count * plan.batch).max(1) as u64;
+        let picks = (index * plan.batch..(index + 1) * plan.batch).map(|k| k as u64);
+        if plan.documents {
+            let documents = self.documents.len() as u64;
+            let chosen: Vec<(u64, u64)> = picks
+                .map(|k| self.documents[(k * documents / total).min(documents - 1) as usize])
+                .collect();
+            return self.documents_batch(chosen, plan.window, plan.padding);
+        }
+        let width = (plan.window + 1) as u64;
+        let last_start = self.len - width;
+        let mut ids = Vec::with_capacity((plan.batch as u64 * width) as usize);
+        for k in picks {
+            let start = if total > 1 { k * last_start / (total - 1) } else { 0 };
+            self.copy(start, width as usize, &mut ids);
+        }
+        Batch {
+            tokens: Tensor::from_slice(&ids).view([plan.batch, plan.window + 1]),
+            lengths: None,
+        }
+    }
+
     fn windows(&self, rng: &mut ChaCha8Rng, batch: i64, window: i64) -> Batch {
         let width = (window + 1) as usize;
         let mut ids = Vec::with_capacity(batch as usize * width);
@@ -157,10 +182,15 @@ impl TokenStream {
         longest: i64,
         padding: u32,
     ) -> Batch {
-        let chosen: Vec<(u64, u64)> = (0..batch)
-            .map(|_| self.documents[rng.random_range(0..self.documents.len())])
-            .map(|(start, length)| (start, length.min(longest as u64)))
-            .collect();
+        let chosen: Vec<(u64, u64)> =
+            (0..batch).map(|_| self.documents[rng.random_range(0..self.documents.len())]).collect();
+        self.documents_batch(chosen, longest, padding)
+    }
+
+    fn documents_batch(&self, chosen: Vec<(u64, u64)>, longest: i64, padding: u32) -> Batch {
+        let batch = chosen.len() as i64;
+        let chosen: Vec<(u64, u64)> =
+            chosen.into_iter().map(|(start, length)| (start, length.min(longest as u64))).collect();
         let width = chosen.iter().map(|(_, length)| *length).max().unwrap_or(1) as usize;
         let mut ids = Vec::with_capacity(batch as usize * width);
         let mut lengths = Vec::with_capacity(batch as usize);

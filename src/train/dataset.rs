@@ -13,10 +13,10 @@ use super::batches::TokenStream;
 use crate::config::{Config, TokenizerKind};
 use crate::corpus::{
     self, position_note, split_mode, split_of, CharCounter, CorpusError, DocumentHasher, Piece,
-    ReadOptions, Skipped, Split, SplitMode, Warning,
+    ReadOptions, Skipped, Split, SplitMode, StyleFrom, Warning,
 };
 use crate::vocab::cache::{key_of, Cache, TokenFile, TokenWriter};
-use crate::vocab::{build_char, train_bpe, Vocab, VocabError};
+use crate::vocab::{build_char, style_token, train_bpe, Vocab, VocabError};
 
 /// Files up to this size keep their cleaned text in memory between the passes; larger
 /// ones are read again.
@@ -43,6 +43,8 @@ pub struct Report {
     pub split: SplitMode,
     /// Files whose tokens came from the cache.
     pub cached_files: usize,
+    /// Documents of each style.
+    pub styles: std::collections::BTreeMap<String, usize>,
 }
 
 impl Report {
@@ -70,11 +72,16 @@ struct FileDocuments {
     /// Character counts of the documents hashed to each side: training, validation.
     counts: [HashMap<char, u64>; 2],
     warnings: Vec<String>,
+    /// Each document's style from its record's style field, when one is set.
+    #[serde(default)]
+    styles: Vec<Option<String>>,
 }
 
 /// One readable file between the passes.
 struct ReadFile {
     path: PathBuf,
+    /// The style its path gives every document (by folder or file name).
+    style: Option<String>,
     /// The content hash, when the cache is in use.
     content: Option<String>,
     documents: FileDocuments,
@@ -129,8 +136,9 @@ pub fn prepare_with(
         characters: 0,
         split: SplitMode::None,
         cached_files: 0,
+        styles: Default::default(),
     };
-    let mut files = Vec::new();
+    let mut files: Vec<ReadFile> = Vec::new();
     for (path, result) in results {
         match result {
             Ok(file) => files.push(file),
@@ -149,9 +157,14 @@ pub fn prepare_with(
         .count();
     let mode = split_mode(documents, val_documents, val_fraction);
 
+    let style_from = StyleFrom::of(&config.corpus).settle(&scan.files);
+    for file in files.iter_mut() {
+        file.style = style_from.of_file(&file.path);
+    }
+    let styles = style_names(&files);
     let vocab = match vocab {
         Some(vocab) => vocab,
-        None => build_vocab(config, &files, &options, cache.as_ref(), &read_key, mode)?,
+        None => build_vocab(config, &files, &options, cache.as_ref(), &read_key, mode, &styles)?,
     };
     let encoded: Vec<Result<Arc<TokenFile>, String>> = files
         .par_iter()
@@ -174,6 +187,11 @@ pub fn prepare_with(
                 (SplitMode::Document, Split::Train) => train.push(&tokens, range),
                 (SplitMode::Document, Split::Val) => val.push(&tokens, range),
                 _ => all.push(&tokens, range),
+            }
+        }
+        for index in 0..file.documents.hashes.len() {
+            if let Some(style) = file.style_of(index) {
+                *report.styles.entry(style.to_string()).or_insert(0) += 1;
             }
         }
         report.documents += file.documents.hashes.len();
@@ -230,6 +248,7 @@ fn first_pass(
         if let Some(documents) = cache.load_json::<FileDocuments>("documents", key) {
             return Ok(ReadFile {
                 path: path.to_path_buf(),
+                style: None,
                 content,
                 documents,
                 texts: None,
@@ -244,7 +263,9 @@ fn first_pass(
     let mut current = String::new();
     let mut counter = CharCounter::default();
     let mut hasher = DocumentHasher::new(seed);
+    let mut style = None;
     let report = corpus::read_documents(path, options, &mut |piece| match piece {
+        Piece::Style(name) => style = Some(name.to_string()),
         Piece::Text(text) => {
             hasher.update(text);
             documents.characters += counter.add(text);
@@ -253,6 +274,7 @@ fn first_pass(
             }
         }
         Piece::End => {
+            documents.styles.push(style.take());
             let hash = hasher.finish();
             hasher = DocumentHasher::new(seed);
             documents.hashes.push(hash);
@@ -270,6 +292,7 @@ fn first_pass(
     }
     Ok(ReadFile {
         path: path.to_path_buf(),
+        style: None,
         content,
         documents,
         texts: keep.then_some(texts),
@@ -284,8 +307,10 @@ fn build_vocab(
     cache: Option<&Cache>,
     read_key: &str,
     mode: SplitMode,
+    styles: &[String],
 ) -> Result<Vocab, PrepareError> {
     let tokenizer = &config.tokenizer;
+    let style_tokens: Vec<String> = styles.iter().map(|s| style_token(s)).collect();
     let training_only = mode == SplitMode::Document;
     match tokenizer.kind {
         TokenizerKind::Char => {
@@ -302,15 +327,16 @@ fn build_vocab(
                     }
                 }
             }
-            Ok(build_char(&counts, tokenizer.min_count as u64, &[]))
+            Ok(build_char(&counts, tokenizer.min_count as u64, &style_tokens))
         }
         TokenizerKind::Bpe => {
             let contents: Option<Vec<&str>> = files.iter().map(|f| f.content.as_deref()).collect();
             let key = contents.map(|contents| {
                 key_of(&format!(
-                    "bpe {} {read_key} {mode:?} {}",
+                    "bpe {} {read_key} {mode:?} {} styles {}",
                     tokenizer.vocab_size,
-                    contents.join(",")
+                    contents.join(","),
+                    styles.join(",")
                 ))
             });
             if let (Some(cache), Some(key)) = (cache, &key) {
@@ -318,12 +344,31 @@ fn build_vocab(
                     return Ok(vocab);
                 }
             }
-            let vocab = train_bpe_on(files, options, config, training_only)?;
+            let vocab = train_bpe_on(files, options, config, training_only, &style_tokens)?;
             if let (Some(cache), Some(key)) = (cache, &key) {
                 cache.store_vocab(key, &vocab);
             }
             Ok(vocab)
         }
+    }
+}
+
+/// Every style the documents have, sorted.
+fn style_names(files: &[ReadFile]) -> Vec<String> {
+    let mut names: Vec<String> = files
+        .iter()
+        .flat_map(|file| (0..file.documents.hashes.len()).filter_map(move |i| file.style_of(i)))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+impl ReadFile {
+    /// A document's style: its record's own, else the one its file's path gives.
+    fn style_of(&self, index: usize) -> Option<&str> {
+        self.documents.styles.get(index).and_then(Option::as_deref).or(self.style.as_deref())
     }
 }
 
@@ -334,6 +379,7 @@ fn train_bpe_on(
     options: &ReadOptions,
     config: &Config,
     training_only: bool,
+    style_tokens: &[String],
 ) -> Result<Vocab, VocabError> {
     let val_fraction = config.train.val_fraction;
     let (sender, receiver) = std::sync::mpsc::sync_channel::<String>(256);
@@ -357,12 +403,12 @@ fn train_bpe_on(
                     Piece::Text(text) if index < file.documents.hashes.len() && wanted(index) => {
                         let _ = sender.send(text.to_string());
                     }
-                    Piece::Text(_) => {}
+                    Piece::Text(_) | Piece::Style(_) => {}
                     Piece::End => index += 1,
                 });
             }
         });
-        train_bpe(receiver.into_iter(), config.tokenizer.vocab_size as usize, &[])
+        train_bpe(receiver.into_iter(), config.tokenizer.vocab_size as usize, style_tokens)
     })
 }
 
@@ -375,7 +421,11 @@ fn encode_file(
     read_key: &str,
 ) -> Result<TokenFile, String> {
     let expected = file.documents.hashes.len();
-    let key = file.content.as_ref().map(|c| format!("{c}-{read_key}-{}", vocab.fingerprint()));
+    let style = file.style.as_deref().unwrap_or("");
+    let key = file
+        .content
+        .as_ref()
+        .map(|c| key_of(&format!("{c}-{read_key}-{}-{style}", vocab.fingerprint())));
     if let (Some(cache), Some(key)) = (cache, &key) {
         if let Some(tokens) = cache.load_tokens(key).filter(|t| t.ends().len() == expected) {
             return Ok(tokens);
@@ -401,10 +451,14 @@ fn write_tokens(
     mut writer: TokenWriter,
 ) -> Result<Option<TokenFile>, String> {
     let end_of_document = [vocab.end_of_document()];
+    let style_token = |index: usize| file.style_of(index).and_then(|name| vocab.style(name).ok());
     let mut documents = 0;
     match &file.texts {
         Some(texts) => {
-            for text in texts {
+            for (index, text) in texts.iter().enumerate() {
+                if let Some(token) = style_token(index) {
+                    writer.push(&[token]);
+                }
                 writer.push(&vocab.encode(text));
                 writer.push(&end_of_document);
                 writer.end_document();
@@ -412,9 +466,20 @@ fn write_tokens(
             }
         }
         None => {
+            let mut started = false;
             corpus::read_documents(&file.path, options, &mut |piece| match piece {
-                Piece::Text(text) => writer.push(&vocab.encode(text)),
+                Piece::Style(_) => {}
+                Piece::Text(text) => {
+                    if !started {
+                        if let Some(token) = style_token(documents) {
+                            writer.push(&[token]);
+                        }
+                        started = true;
+                    }
+                    writer.push(&vocab.encode(text));
+                }
                 Piece::End => {
+                    started = false;
                     writer.push(&end_of_document);
                     writer.end_document();
                     documents += 1;

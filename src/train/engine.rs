@@ -45,6 +45,8 @@ pub enum Command {
     SaveNow,
     /// Use this peak learning rate from the next step; the schedule keeps its shape.
     SetLearningRate(f64),
+    /// Stop when this step is done, as `Stop` would, with the schedule unchanged.
+    StopAt(u64),
     /// Make the loss of the next `steps` steps NaN, to exercise the recovery from bad
     /// steps. For tests and demonstrations.
     InjectNan {
@@ -183,6 +185,7 @@ struct Trainer {
     snapshot: (u64, Snapshot),
     anomalies_in_row: u32,
     nan_steps_left: u32,
+    stop_at: Option<u64>,
     best_val_loss: Option<f64>,
     last_val_loss: Option<f64>,
     last_train_loss: Option<f64>,
@@ -296,6 +299,7 @@ impl Trainer {
             snapshot,
             anomalies_in_row: 0,
             nan_steps_left: 0,
+            stop_at: None,
             best_val_loss,
             last_val_loss: None,
             last_train_loss: None,
@@ -368,7 +372,14 @@ impl Trainer {
             } else {
                 match self.commands.try_recv() {
                     Ok(command) => command,
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(true),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                        if self.stop_at.is_some_and(|at| self.step >= at) {
+                            self.set_state(EngineState::Stopping);
+                            self.message(format!("stopping at step {} as asked", self.step));
+                            return Ok(false);
+                        }
+                        return Ok(true);
+                    }
                 }
             };
             match command {
@@ -391,6 +402,7 @@ impl Trainer {
                     self.schedule.peak = peak;
                     self.message(format!("peak learning rate set to {peak}"));
                 }
+                Command::StopAt(step) => self.stop_at = Some(step),
                 Command::InjectNan { steps } => self.nan_steps_left += steps,
             }
         }
@@ -408,7 +420,7 @@ impl Trainer {
         let mut loss = self.model.loss(&batch, true, self.step).total;
         if self.nan_steps_left > 0 {
             self.nan_steps_left -= 1;
-            loss = loss * f64::NAN;
+            loss *= f64::NAN;
         }
         loss.backward();
         let norm = self.optimizer.grad_norm();
@@ -529,13 +541,12 @@ impl Trainer {
     fn mean_loss(&self, split: EvalSplit) -> Option<f64> {
         let stream = self.eval_stream(split);
         let plan = self.eval_plan(stream)?;
-        let mut rng = batch_rng(self.config.train.seed as u64 ^ split as u64 ^ 0x5eed);
         let batches = self.config.train.eval_batches;
         let device = self.model.device();
         let total: f64 = tch::no_grad(|| {
             (0..batches)
-                .map(|_| {
-                    let batch = stream.batch(&mut rng, &plan).to_device(device);
+                .map(|index| {
+                    let batch = stream.spaced_batch(index, batches, &plan).to_device(device);
                     self.model.loss(&batch, false, self.step).total.double_value(&[])
                 })
                 .sum()
@@ -549,9 +560,8 @@ impl Trainer {
         let Some(plan) = self.eval_plan(stream) else {
             return;
         };
-        let mut rng = batch_rng(self.config.train.seed as u64 ^ 0x1a7e);
         let plan = Plan { batch: plan.batch.max(64), ..plan };
-        let batch = stream.batch(&mut rng, &plan).to_device(self.model.device());
+        let batch = stream.spaced_batch(0, 1, &plan).to_device(self.model.device());
         let stats = tch::no_grad(|| self.model.latent_stats(&batch, self.step));
         if let Some(stats) = stats {
             self.record(Record::Latent {
@@ -567,17 +577,12 @@ impl Trainer {
 
     /// Appends a short sample to `samples.jsonl`, so the user sees the model improve.
     fn write_sample(&mut self) {
-        let request = Request {
-            prompt: String::new(),
-            settings: Settings { temperature: 0.8, top_k: 40, top_p: 0.95 },
-            max_tokens: SAMPLE_TOKENS,
-            seed: self.step,
-            count: 1,
-        };
+        let settings = Settings { temperature: 0.8, top_k: 40, top_p: 0.95, ..Settings::off() };
+        let request = Request::simple("", settings, SAMPLE_TOKENS, self.step, 1);
         let Ok(texts) = sample::generate(self.model.as_ref(), &self.vocab, &request) else {
             return;
         };
-        let text = texts.into_iter().next().unwrap_or_default();
+        let text = texts.into_iter().next().map(|g| g.text).unwrap_or_default();
         let line = serde_json::json!({"step": self.step, "text": text, "t": now()});
         let written = OpenOptions::new()
             .create(true)
@@ -658,8 +663,8 @@ impl Trainer {
 
 #[derive(Clone, Copy)]
 enum EvalSplit {
-    Train = 1,
-    Val = 2,
+    Train,
+    Val,
 }
 
 fn read_extra<T: serde::de::DeserializeOwned>(

@@ -19,6 +19,11 @@ pub const END_OF_DOCUMENT: &str = "<eod>";
 /// The token that stands for characters too rare to get their own.
 pub const UNKNOWN: &str = "<unk>";
 
+/// The special token that starts every document of a style.
+pub fn style_token(name: &str) -> String {
+    format!("<style:{name}>")
+}
+
 /// Why text could not be encoded, or a vocabulary not loaded or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum VocabError {
@@ -33,6 +38,8 @@ pub enum VocabError {
     Save { path: String, message: String },
     #[error("cannot train the BPE vocabulary: {0}")]
     Train(String),
+    #[error("unknown style \"{name}\"; {known}")]
+    UnknownStyle { name: String, known: String },
 }
 
 /// A vocabulary: the `tokenizers` tokenizer plus the lookups Muse uses on hot paths.
@@ -177,6 +184,33 @@ impl Vocab {
     /// The id of a special token, such as a style token.
     pub fn special(&self, token: &str) -> Option<u32> {
         self.tokenizer.token_to_id(token)
+    }
+
+    /// The styles this vocabulary has tokens for, sorted.
+    pub fn styles(&self) -> Vec<String> {
+        let mut styles: Vec<String> = self
+            .tokenizer
+            .get_added_tokens_decoder()
+            .values()
+            .filter_map(|t| {
+                t.content.strip_prefix("<style:")?.strip_suffix('>').map(str::to_string)
+            })
+            .collect();
+        styles.sort();
+        styles
+    }
+
+    /// The token of a style; an unknown style is an error that lists the known ones.
+    pub fn style(&self, name: &str) -> Result<u32, VocabError> {
+        self.special(&style_token(name)).ok_or_else(|| {
+            let styles = self.styles();
+            let known = if styles.is_empty() {
+                "this run was trained without styles".to_string()
+            } else {
+                format!("the styles of this run are: {}", styles.join(", "))
+            };
+            VocabError::UnknownStyle { name: name.to_string(), known }
+        })
     }
 
     /// The underlying `tokenizers` tokenizer.

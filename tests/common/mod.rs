@@ -52,6 +52,8 @@ pub fn small_config_of(kind: ModelKind, max_steps: i64) -> Config {
     config.train.checkpoint_every = 100;
     config.train.sample_every = 100;
     config.train.device = "cpu".into();
+    // Tests train side by side; one thread each keeps them from crowding the cores.
+    config.train.threads = 1;
     config.resolved()
 }
 
