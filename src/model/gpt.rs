@@ -34,7 +34,10 @@ struct Cache {
     keys: Vec<Tensor>,
     values: Vec<Tensor>,
     length: i64,
+    /// The tokens read at the last fill, and those stepped since (joined only when the
+    /// window slides).
     tokens: Tensor,
+    stepped: Vec<Tensor>,
 }
 
 impl Gpt {
@@ -84,18 +87,22 @@ impl Gpt {
     }
 
     fn mlp(&self, block: &Block, x: &Tensor, train: bool) -> Tensor {
-        self.norm(x, &block.mlp_norm)
+        let out = self
+            .norm(x, &block.mlp_norm)
             .linear(&block.mlp_in, None::<Tensor>)
             .gelu("none")
-            .linear(&block.mlp_out, None::<Tensor>)
-            .dropout(self.spec.dropout, train)
+            .linear(&block.mlp_out, None::<Tensor>);
+        super::dropout(out, self.spec.dropout, train)
     }
 
     fn embed(&self, tokens: &Tensor, first_position: i64, train: bool) -> Tensor {
         let time = tokens.size()[1];
         let positions = self.position_embedding.narrow(0, first_position, time);
-        (Tensor::embedding(&self.token_embedding, tokens, -1, false, false) + positions)
-            .dropout(self.spec.dropout, train)
+        super::dropout(
+            Tensor::embedding(&self.token_embedding, tokens, -1, false, false) + positions,
+            self.spec.dropout,
+            train,
+        )
     }
 
     fn head(&self, x: &Tensor) -> Tensor {
@@ -114,6 +121,7 @@ impl Gpt {
             values: Vec::new(),
             length: time,
             tokens: tokens.shallow_clone(),
+            stepped: Vec::new(),
         };
 
         let mut x = self.embed(tokens, 0, false);
@@ -172,7 +180,7 @@ impl LanguageModel for Gpt {
                 false,
             );
             let attended = self.merge_heads(&y).linear(&block.attention_out, None::<Tensor>);
-            x = &x + attended.dropout(self.spec.dropout, train);
+            x = &x + super::dropout(attended, self.spec.dropout, train);
             x = &x + self.mlp(block, &x, train);
         }
         self.head(&x)
@@ -188,27 +196,34 @@ impl LanguageModel for Gpt {
     fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor {
         let cache = state.get_mut::<Cache>();
         let tokens = tokens.view([-1, 1]);
-        cache.tokens = Tensor::cat(&[&cache.tokens, &tokens], 1);
+        cache.stepped.push(tokens.shallow_clone());
         if cache.length == self.spec.context {
             // The context is full: keep the later half and read it again.
+            let mut all = vec![cache.tokens.shallow_clone()];
+            all.append(&mut cache.stepped);
+            let all = Tensor::cat(&all, 1);
             let keep = self.spec.context / 2;
-            let recent = cache.tokens.narrow(1, cache.tokens.size()[1] - keep, keep);
+            let recent = all.narrow(1, all.size()[1] - keep, keep);
             let (logits, fresh) = self.fill(&recent);
             *cache = fresh;
             return logits;
         }
 
         let position = cache.length;
+        let (batch, heads) = (tokens.size()[0], self.spec.heads);
+        let head_width = self.spec.embedding / heads;
         let mut x = self.embed(&tokens, position, false);
         for (index, block) in self.blocks.iter().enumerate() {
             let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
-            let (q, k, v) = self.heads(&qkv);
-            cache.keys[index].narrow(2, position, 1).copy_(&k);
-            cache.values[index].narrow(2, position, 1).copy_(&v);
+            // One position: [batch, 1, 3 * width] is already [batch, 3, heads, 1, head_width].
+            let split = qkv.view([batch, 3, heads, 1, head_width]).unbind(1);
+            let (q, k, v) = (&split[0], &split[1], &split[2]);
+            cache.keys[index].narrow(2, position, 1).copy_(k);
+            cache.values[index].narrow(2, position, 1).copy_(v);
             let keys = cache.keys[index].narrow(2, 0, position + 1);
             let values = cache.values[index].narrow(2, 0, position + 1);
             let y = Tensor::scaled_dot_product_attention(
-                &q,
+                q,
                 &keys,
                 &values,
                 None::<Tensor>,
@@ -217,7 +232,8 @@ impl LanguageModel for Gpt {
                 None,
                 false,
             );
-            x = &x + self.merge_heads(&y).linear(&block.attention_out, None::<Tensor>);
+            let merged = y.reshape([batch, 1, self.spec.embedding]);
+            x = &x + merged.linear(&block.attention_out, None::<Tensor>);
             x = &x + self.mlp(block, &x, false);
         }
         cache.length += 1;

@@ -30,7 +30,7 @@ impl Lstm {
     fn run(&self, tokens: &Tensor, state: &Carried, train: bool) -> (Tensor, Carried) {
         let embedded = self.embedding.forward(tokens);
         let (output, state) = self.stack.run(&embedded, state, self.spec.dropout, train);
-        let output = output.dropout(self.spec.dropout, train);
+        let output = super::dropout(output, self.spec.dropout, train);
         (self.head.forward(&output), state)
     }
 }

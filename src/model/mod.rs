@@ -241,5 +241,19 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor {
 
 /// The logits of the last position: `[batch, time, vocab]` to `[batch, vocab]`.
 pub fn last_position(logits: &Tensor) -> Tensor {
-    logits.select(1, -1).to_kind(Kind::Float)
+    let last = logits.select(1, -1);
+    if last.kind() == Kind::Float {
+        last
+    } else {
+        last.to_kind(Kind::Float)
+    }
+}
+
+/// Dropout in training; in evaluation and generation no operation at all.
+pub fn dropout(x: Tensor, p: f64, train: bool) -> Tensor {
+    if train && p > 0.0 {
+        x.dropout(p, true)
+    } else {
+        x
+    }
 }

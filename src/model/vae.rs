@@ -96,7 +96,7 @@ impl Vae {
         let codes = z.unsqueeze(1).expand([-1, time, -1], false);
         let (outputs, state) =
             self.decoder.run(&Tensor::cat(&[embedded, codes], 2), state, self.spec.dropout, train);
-        (self.head.forward(&outputs.dropout(self.spec.dropout, train)), state)
+        (self.head.forward(&super::dropout(outputs, self.spec.dropout, train)), state)
     }
 
     /// Encodes documents, draws codes, and decodes the documents back from them. The

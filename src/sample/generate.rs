@@ -370,7 +370,11 @@ fn write(
 
 /// Logits `[batch, vocab]` as one host vector per row.
 fn host_rows(logits: &Tensor) -> Vec<Vec<f32>> {
-    let host = logits.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+    let host = if logits.device() == Device::Cpu && logits.kind() == Kind::Float {
+        logits.contiguous()
+    } else {
+        logits.to_device(Device::Cpu).to_kind(Kind::Float).contiguous()
+    };
     let vocab = host.size()[1] as usize;
     let flat: Vec<f32> = Vec::try_from(host.view([-1])).expect("float logits convert to f32");
     flat.chunks(vocab).map(<[f32]>::to_vec).collect()
