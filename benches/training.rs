@@ -23,8 +23,13 @@ struct Shape {
     muse_config: String,
     /// Muse's ms_per_step must be at most this times the reference's.
     speed_target: f64,
-    pairs: usize,
+    /// Steps of each short timing run.
+    timing_steps: usize,
 }
+
+/// Alternating short runs of each, for the speed ratio: this machine's speed drifts over
+/// minutes, so pairs run back to back and the median pair ratio is quoted.
+const TIMING_PAIRS: usize = 6;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -58,11 +63,14 @@ fn run_measured(mut command: Command) -> (String, f64) {
     (stdout, usage.ru_maxrss as f64 / 1024.0)
 }
 
-fn reference(shape: &Shape, corpus: &Path) -> Figures {
+fn reference(shape: &Shape, corpus: &Path, steps: Option<usize>) -> Figures {
     let mut command = Command::new(python());
     command.arg(root().join("benches/reference").join(shape.script));
     command.arg(format!("corpus={}", corpus.display()));
     command.args(&shape.reference_args);
+    if let Some(steps) = steps {
+        command.args([format!("steps={steps}"), "eval_batches=1".to_string()]);
+    }
     let (stdout, peak_mb) = run_measured(command);
     let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
         .expect("the reference prints JSON");
@@ -73,9 +81,22 @@ fn reference(shape: &Shape, corpus: &Path) -> Figures {
     }
 }
 
-fn muse(shape: &Shape, corpus: &Path) -> Figures {
+fn muse(shape: &Shape, corpus: &Path, steps: Option<usize>) -> Figures {
     let project = tempfile::tempdir().unwrap();
-    let config = shape.muse_config.replace("CORPUS", &corpus.display().to_string());
+    let mut config = shape.muse_config.replace("CORPUS", &corpus.display().to_string());
+    if let Some(steps) = steps {
+        config = config
+            .lines()
+            .map(|line| match line.split(" = ").next() {
+                Some("max_steps" | "eval_every" | "checkpoint_every" | "sample_every") => {
+                    format!("{} = {steps}", line.split(" = ").next().unwrap())
+                }
+                Some("eval_batches") => "eval_batches = 1".to_string(),
+                _ => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
     std::fs::write(project.path().join("muse.toml"), config).unwrap();
     let mut command = Command::new(root().join("target/release/muse"));
     command.args(["train", "--run", "bench"]).current_dir(project.path());
@@ -139,7 +160,7 @@ sample_every = 2000
 "#
         .into(),
         speed_target: 0.9,
-        pairs: 3,
+        timing_steps: 200,
     };
     let lstm = Shape {
         name: "lstm",
@@ -175,7 +196,7 @@ sample_every = 1000
 "#
         .into(),
         speed_target: 1.0,
-        pairs: 1,
+        timing_steps: 60,
     };
     [gpt, lstm].into_iter().filter(|s| only.is_none_or(|name| name == s.name)).collect()
 }
@@ -188,39 +209,45 @@ fn main() {
     }
     let only = std::env::var("MUSE_BENCH_ONLY").ok();
     for shape in shapes(only.as_deref()) {
-        let mut ratios = Vec::new();
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for pair in 0..shape.pairs {
-            let (reference, muse) = if pair % 2 == 0 {
-                let r = reference(&shape, &corpus);
-                (r, muse(&shape, &corpus))
-            } else {
-                let m = muse(&shape, &corpus);
-                (reference(&shape, &corpus), m)
-            };
-            println!(
-                "training: {} pair {}: muse {:.1} ms/step, val {:.4}, peak {:.0} MB | pytorch {:.1} ms/step, val {:.4}, peak {:.0} MB | ratio {:.3}",
-                shape.name,
-                pair + 1,
-                muse.ms_per_step,
-                muse.val_loss,
-                muse.peak_mb,
-                reference.ms_per_step,
-                reference.val_loss,
-                reference.peak_mb,
-                muse.ms_per_step / reference.ms_per_step
-            );
-            ratios.push(muse.ms_per_step / reference.ms_per_step);
-            ours.push(muse);
-            theirs.push(reference);
-        }
-        let ratio = median(ratios);
-        let val_gap = median(ours.iter().map(|m| m.val_loss).collect())
-            - median(theirs.iter().map(|r| r.val_loss).collect());
-        let peak = ours.iter().map(|m| m.peak_mb).fold(0.0, f64::max);
+        let reference_run = reference(&shape, &corpus, None);
+        let muse_run = muse(&shape, &corpus, None);
         println!(
-            "training: {} summary: speed ratio {ratio:.3} (target at most {}), validation loss gap {val_gap:+.4} (target at most +0.03), muse peak {peak:.0} MB",
-            shape.name, shape.speed_target
+            "training: {} full run: muse {:.1} ms/step, val {:.4}, peak {:.0} MB | pytorch {:.1} ms/step, val {:.4}, peak {:.0} MB",
+            shape.name,
+            muse_run.ms_per_step,
+            muse_run.val_loss,
+            muse_run.peak_mb,
+            reference_run.ms_per_step,
+            reference_run.val_loss,
+            reference_run.peak_mb,
+        );
+
+        let mut ratios = vec![muse_run.ms_per_step / reference_run.ms_per_step];
+        for pair in 0..TIMING_PAIRS {
+            let steps = Some(shape.timing_steps);
+            let (r, m) = if pair % 2 == 0 {
+                let m = muse(&shape, &corpus, steps);
+                (reference(&shape, &corpus, steps), m)
+            } else {
+                let r = reference(&shape, &corpus, steps);
+                (r, muse(&shape, &corpus, steps))
+            };
+            ratios.push(m.ms_per_step / r.ms_per_step);
+        }
+        let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        println!(
+            "training: {} speed ratio muse/pytorch: median {:.3} of the full run and {TIMING_PAIRS} timing pairs of {} steps ({}; target at most {})",
+            shape.name,
+            median(ratios.clone()),
+            shape.timing_steps,
+            listed.join(", "),
+            shape.speed_target
+        );
+        println!(
+            "training: {} validation loss gap {:+.4} (target at most +0.03); muse peak memory {:.0} MB",
+            shape.name,
+            muse_run.val_loss - reference_run.val_loss,
+            muse_run.peak_mb
         );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use muse::config::ModelKind;
 use muse::run::{read_records, saved, Record, RunDir};
-use muse::train::{self, Command, EngineState, Event, Job};
+use muse::train::{self, Command, EngineState, Event};
 use muse::vocab::Vocab;
 
 fn last_loss(run: &RunDir) -> f64 {
@@ -30,16 +30,7 @@ fn two_hundred_steps_resumed_for_two_hundred_more_end_where_four_hundred_do() {
 
     // The first half follows the schedule of 400 steps and stops at 200.
     let resumed = common::new_run(&runs, "resumed", &whole);
-    let vocab = Vocab::load(&resumed.tokenizer()).unwrap();
-    let data = train::prepare_with(&whole, common::project_root(), None, Some(vocab)).unwrap();
-    let job = Job {
-        config: whole.clone(),
-        run: resumed.clone(),
-        dataset: data,
-        device: tch::Device::Cpu,
-        resume: None,
-    };
-    let handle = train::spawn(job);
+    let handle = common::start(&resumed, &whole, None);
     handle.send(Command::StopAt(200));
     let first = handle.wait().unwrap();
     assert_eq!(first.steps, 200);
@@ -58,15 +49,7 @@ fn a_stopped_run_saves_its_step_and_resumes_to_the_end() {
     let runs = common::scratch();
     let config = common::small_config(300);
     let run = common::new_run(&runs, "stopped", &config);
-    let vocab = Vocab::load(&run.tokenizer()).unwrap();
-    let data = train::prepare_with(&config, common::project_root(), None, Some(vocab)).unwrap();
-    let handle = train::spawn(Job {
-        config: config.clone(),
-        run: run.clone(),
-        dataset: data,
-        device: tch::Device::Cpu,
-        resume: None,
-    });
+    let handle = common::start(&run, &config, None);
 
     let mut stopped_at = None;
     let mut states = Vec::new();
@@ -104,15 +87,7 @@ fn a_bad_step_is_skipped_rolled_back_and_slows_the_learning_rate() {
     let runs = common::scratch();
     let config = common::small_config(120);
     let run = common::new_run(&runs, "nan", &config);
-    let vocab = Vocab::load(&run.tokenizer()).unwrap();
-    let data = train::prepare_with(&config, common::project_root(), None, Some(vocab)).unwrap();
-    let handle = train::spawn(Job {
-        config: config.clone(),
-        run: run.clone(),
-        dataset: data,
-        device: tch::Device::Cpu,
-        resume: None,
-    });
+    let handle = common::start(&run, &config, None);
     let summary = loop {
         match handle.events.recv().unwrap() {
             Event::Record(Record::Step { step: 60, .. }) => {
@@ -160,16 +135,7 @@ fn three_bad_steps_in_a_row_stop_the_run_with_the_good_weights_saved() {
     let runs = common::scratch();
     let config = common::small_config(200);
     let run = common::new_run(&runs, "nan3", &config);
-    let vocab = Vocab::load(&run.tokenizer()).unwrap();
-    let data =
-        train::prepare_with(&config, common::project_root(), None, Some(vocab.clone())).unwrap();
-    let handle = train::spawn(Job {
-        config: config.clone(),
-        run: run.clone(),
-        dataset: data,
-        device: tch::Device::Cpu,
-        resume: None,
-    });
+    let handle = common::start(&run, &config, None);
     let error = loop {
         match handle.events.recv().unwrap() {
             Event::Record(Record::Step { step: 10, .. }) => {
@@ -186,6 +152,7 @@ fn three_bad_steps_in_a_row_stop_the_run_with_the_good_weights_saved() {
     );
     assert!(error.ends_with("lower [train] lr and continue with --resume nan3"), "{error}");
     let checkpoint = run.newest_checkpoint().expect("the good weights are saved");
+    let vocab = Vocab::load(&run.tokenizer()).unwrap();
     let (model, _, _) = saved::load(&checkpoint, tch::Device::Cpu, &vocab).unwrap();
     for (name, weight) in model.named_weights() {
         assert!(weight.isfinite().all().int64_value(&[]) == 1, "{name} is finite");

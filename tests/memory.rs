@@ -3,16 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn muse(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_muse"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("muse runs")
-}
+use common::muse;
 
 /// The largest resident size of any child this process has waited for, in kilobytes.
 fn peak_child_kilobytes() -> i64 {

@@ -110,7 +110,8 @@ fn every_model_gives_identical_logits_after_a_save_and_load() {
             extra: Default::default(),
         };
         saved::save(&path, model.as_ref(), Vec::new(), &meta).unwrap();
-        let (loaded, _, _) = saved::load(&path, Device::Cpu, &vocab).unwrap();
+        let (loaded, loaded_meta, _) = saved::load(&path, Device::Cpu, &vocab).unwrap();
+        assert_eq!(loaded_meta, meta, "the metadata comes back as written");
         let tokens = Tensor::randint(vocab.len() as i64, [3, 20], (Kind::Int64, Device::Cpu));
         assert!(
             model.logits(&tokens, false).equal(&loaded.logits(&tokens, false)),

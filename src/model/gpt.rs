@@ -77,8 +77,12 @@ impl Gpt {
         let (batch, time) = (qkv.size()[0], qkv.size()[1]);
         let heads = self.spec.heads;
         let head_width = self.spec.embedding / heads;
-        let split = qkv.view([batch, time, 3, heads, head_width]).permute([2, 0, 3, 1, 4]);
-        (split.get(0), split.get(1), split.get(2))
+        // Split as PyTorch users do: in backward the three gradients are joined in one
+        // copy, where selecting from a permuted view would scatter each into zeros.
+        let width = self.spec.embedding;
+        let parts = qkv.split(width, 2);
+        let head = |t: &Tensor| t.view([batch, time, heads, head_width]).transpose(1, 2);
+        (head(&parts[0]), head(&parts[1]), head(&parts[2]))
     }
 
     fn merge_heads(&self, y: &Tensor) -> Tensor {

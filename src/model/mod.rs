@@ -86,6 +86,12 @@ pub struct Batch {
 
 impl Batch {
     pub fn to_device(&self, device: Device) -> Batch {
+        if self.tokens.device() == device {
+            return Batch {
+                tokens: self.tokens.shallow_clone(),
+                lengths: self.lengths.as_ref().map(Tensor::shallow_clone),
+            };
+        }
         Batch {
             tokens: self.tokens.to_device(device),
             lengths: self.lengths.as_ref().map(|l| l.to_device(device)),

@@ -424,13 +424,7 @@ impl Trainer {
         }
         loss.backward();
         let norm = self.optimizer.grad_norm();
-        let host: Vec<f64> = Vec::try_from(
-            Tensor::stack(&[loss.detach().to_kind(Kind::Float), norm], 0)
-                .to_kind(Kind::Double)
-                .to_device(Device::Cpu),
-        )
-        .expect("two scalars convert");
-        let (loss_value, grad_norm) = (host[0], host[1]);
+        let (loss_value, grad_norm) = host_scalars(&loss, &norm);
         if !loss_value.is_finite() || !grad_norm.is_finite() {
             return self.anomaly(loss_value, grad_norm).map(|_| false);
         }
@@ -659,6 +653,18 @@ impl Trainer {
         self.record(Record::State { step: self.step, state: state.name().to_string(), t: now() });
         let _ = self.events.send(Event::State(state));
     }
+}
+
+/// The loss and the gradient norm on the host: on a GPU in one transfer, so the step
+/// waits for the device once.
+fn host_scalars(loss: &Tensor, norm: &Tensor) -> (f64, f64) {
+    if loss.device() == Device::Cpu {
+        return (loss.double_value(&[]), norm.double_value(&[]));
+    }
+    let both = Tensor::stack(&[loss.detach().to_kind(Kind::Float), norm.shallow_clone()], 0);
+    let host: Vec<f64> = Vec::try_from(both.to_kind(Kind::Double).to_device(Device::Cpu))
+        .expect("two scalars convert");
+    (host[0], host[1])
 }
 
 #[derive(Clone, Copy)]

@@ -77,22 +77,30 @@ pub fn new_run(runs: &Path, name: &str, config: &Config) -> RunDir {
     run
 }
 
+/// Starts training `run` (from `resume`, when given) with `config` on the CPU.
+pub fn start(run: &RunDir, config: &Config, resume: Option<PathBuf>) -> train::Handle {
+    let vocab = muse::vocab::Vocab::load(&run.tokenizer()).unwrap();
+    let data = train::prepare_with(config, project_root(), None, Some(vocab)).unwrap();
+    let device = tch::Device::Cpu;
+    train::spawn(Job { config: config.clone(), run: run.clone(), dataset: data, device, resume })
+}
+
 /// Trains `run` (from `resume`, when given) with `config` and waits for the end.
 pub fn train_job(
     run: &RunDir,
     config: &Config,
     resume: Option<PathBuf>,
 ) -> Result<Summary, String> {
-    let vocab = muse::vocab::Vocab::load(&run.tokenizer()).unwrap();
-    let data = train::prepare_with(config, project_root(), None, Some(vocab)).unwrap();
-    let job = Job {
-        config: config.clone(),
-        run: run.clone(),
-        dataset: data,
-        device: tch::Device::Cpu,
-        resume,
-    };
-    train::spawn(job).wait()
+    start(run, config, resume).wait()
+}
+
+/// Runs the `muse` binary in `dir`.
+pub fn muse(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_muse"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("muse runs")
 }
 
 /// Entropy in nats of the token frequencies: the loss of a model that knows only how
