@@ -25,11 +25,10 @@ struct Shape {
     speed_target: f64,
     /// Steps of each short timing run.
     timing_steps: usize,
+    /// Alternating short runs of each, for the speed ratio: this machine's speed drifts
+    /// over minutes, so pairs run back to back and the median pair ratio is quoted.
+    timing_pairs: usize,
 }
-
-/// Alternating short runs of each, for the speed ratio: this machine's speed drifts over
-/// minutes, so pairs run back to back and the median pair ratio is quoted.
-const TIMING_PAIRS: usize = 6;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -161,6 +160,7 @@ sample_every = 2000
         .into(),
         speed_target: 0.9,
         timing_steps: 200,
+        timing_pairs: 10,
     };
     let lstm = Shape {
         name: "lstm",
@@ -197,6 +197,7 @@ sample_every = 1000
         .into(),
         speed_target: 1.0,
         timing_steps: 60,
+        timing_pairs: 6,
     };
     [gpt, lstm].into_iter().filter(|s| only.is_none_or(|name| name == s.name)).collect()
 }
@@ -223,7 +224,7 @@ fn main() {
         );
 
         let mut ratios = vec![muse_run.ms_per_step / reference_run.ms_per_step];
-        for pair in 0..TIMING_PAIRS {
+        for pair in 0..shape.timing_pairs {
             let steps = Some(shape.timing_steps);
             let (r, m) = if pair % 2 == 0 {
                 let m = muse(&shape, &corpus, steps);
@@ -236,9 +237,10 @@ fn main() {
         }
         let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
         println!(
-            "training: {} speed ratio muse/pytorch: median {:.3} of the full run and {TIMING_PAIRS} timing pairs of {} steps ({}; target at most {})",
+            "training: {} speed ratio muse/pytorch: median {:.3} of the full run and {} timing pairs of {} steps ({}; target at most {})",
             shape.name,
             median(ratios.clone()),
+            shape.timing_pairs,
             shape.timing_steps,
             listed.join(", "),
             shape.speed_target

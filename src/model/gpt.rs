@@ -90,13 +90,31 @@ impl Gpt {
         y.transpose(1, 2).reshape([batch, time, self.spec.embedding])
     }
 
-    fn mlp(&self, block: &Block, x: &Tensor, train: bool) -> Tensor {
-        let out = self
-            .norm(x, &block.mlp_norm)
-            .linear(&block.mlp_in, None::<Tensor>)
-            .gelu("none")
-            .linear(&block.mlp_out, None::<Tensor>);
-        super::dropout(out, self.spec.dropout, train)
+    /// The MLP's hidden layer, before its output projection.
+    fn mlp_hidden(&self, block: &Block, x: &Tensor) -> Tensor {
+        self.norm(x, &block.mlp_norm).linear(&block.mlp_in, None::<Tensor>).gelu("none")
+    }
+
+    /// The residual `x + dropout(input · weightᵀ)`. Without dropout the projection and the
+    /// sum are one matrix multiply-add, which saves a pass over the activations both ways.
+    fn add_projection(&self, x: &Tensor, input: &Tensor, weight: &Tensor, train: bool) -> Tensor {
+        if train && self.spec.dropout > 0.0 {
+            let projected = input.linear(weight, None::<Tensor>);
+            return x + super::dropout(projected, self.spec.dropout, true);
+        }
+        let size = x.size();
+        let inner = weight.size()[1];
+        x.reshape([-1, self.spec.embedding])
+            .addmm(&input.reshape([-1, inner]), &weight.tr())
+            .view(size.as_slice())
+    }
+
+    /// One pre-norm block after attention: the attention's projection and the MLP, each
+    /// added to the residual stream.
+    fn finish_block(&self, block: &Block, x: &Tensor, attended: &Tensor, train: bool) -> Tensor {
+        let x = self.add_projection(x, attended, &block.attention_out, train);
+        let hidden = self.mlp_hidden(block, &x);
+        self.add_projection(&x, &hidden, &block.mlp_out, train)
     }
 
     fn embed(&self, tokens: &Tensor, first_position: i64, train: bool) -> Tensor {
@@ -145,8 +163,7 @@ impl Gpt {
                 None,
                 false,
             );
-            x = &x + self.merge_heads(&y).linear(&block.attention_out, None::<Tensor>);
-            x = &x + self.mlp(block, &x, false);
+            x = self.finish_block(block, &x, &self.merge_heads(&y), false);
             cache.keys.push(keys);
             cache.values.push(values);
         }
@@ -183,9 +200,7 @@ impl LanguageModel for Gpt {
                 None,
                 false,
             );
-            let attended = self.merge_heads(&y).linear(&block.attention_out, None::<Tensor>);
-            x = &x + super::dropout(attended, self.spec.dropout, train);
-            x = &x + self.mlp(block, &x, train);
+            x = self.finish_block(block, &x, &self.merge_heads(&y), train);
         }
         self.head(&x)
     }
@@ -237,8 +252,7 @@ impl LanguageModel for Gpt {
                 false,
             );
             let merged = y.reshape([batch, 1, self.spec.embedding]);
-            x = &x + merged.linear(&block.attention_out, None::<Tensor>);
-            x = &x + self.mlp(block, &x, false);
+            x = self.finish_block(block, &x, &merged, false);
         }
         cache.length += 1;
         super::last_position(&self.head(&x))

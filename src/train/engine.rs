@@ -431,10 +431,9 @@ impl Trainer {
         self.anomalies_in_row = 0;
 
         let clip = self.config.train.grad_clip;
-        if clip > 0.0 && grad_norm > clip {
-            self.optimizer.scale_grads(clip / (grad_norm + 1e-6));
-        }
-        self.optimizer.step(lr);
+        let grad_scale =
+            if clip > 0.0 && grad_norm > clip { clip / (grad_norm + 1e-6) } else { 1.0 };
+        self.optimizer.step(lr, grad_scale);
         self.step += 1;
         self.last_train_loss = Some(loss_value);
         if self.step % SNAPSHOT_EVERY == 0 {

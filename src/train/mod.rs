@@ -5,6 +5,7 @@ mod batches;
 mod dataset;
 mod device;
 mod engine;
+mod fused;
 mod optim;
 mod schedule;
 

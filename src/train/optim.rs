@@ -1,8 +1,11 @@
 //! AdamW over one flat buffer: every parameter is a view into a single tensor, so an
-//! optimiser step is a handful of whole-buffer operations however many tensors the
-//! model has. Weight decay applies to matrices only.
+//! optimiser step is one pass over host memory on the CPU (see `fused`), or a handful of
+//! whole-buffer operations on a GPU, however many tensors the model has. Weight decay
+//! applies to matrices only.
 
 use tch::{Device, Kind, Tensor};
+
+use super::fused::{self, Coefficients};
 
 /// The optimiser's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +37,8 @@ pub struct AdamW {
     denominator: Tensor,
     steps: u64,
     grads_bound: bool,
+    /// The flat gradients are known to be zero (the host update clears them).
+    grads_clear: bool,
 }
 
 impl AdamW {
@@ -70,13 +75,17 @@ impl AdamW {
             params_flat,
             steps: 0,
             grads_bound: false,
+            grads_clear: false,
         }
     }
 
     /// Clears the gradients before a backward pass.
     pub fn zero_grad(&mut self) {
         if self.grads_bound {
-            let _ = self.grads_flat.zero_();
+            if !self.grads_clear {
+                let _ = self.grads_flat.zero_();
+            }
+            self.grads_clear = false;
         } else {
             for (_, tensor) in self.params.iter_mut() {
                 tensor.zero_grad();
@@ -91,13 +100,20 @@ impl AdamW {
         self.grads_flat.norm()
     }
 
-    /// Scales the gradients by `factor`, for clipping.
-    pub fn scale_grads(&mut self, factor: f64) {
-        let _ = self.grads_flat.g_mul_scalar_(factor);
+    /// One AdamW update at learning rate `lr`, with every gradient first multiplied by
+    /// `grad_scale` (1 unless clipping).
+    pub fn step(&mut self, lr: f64, grad_scale: f64) {
+        let (coefficients, decay) = self.begin_step(lr, grad_scale);
+        if self.params_flat.device() == Device::Cpu {
+            self.step_on_host(coefficients, decay);
+        } else {
+            self.step_on_device(coefficients, decay);
+        }
     }
 
-    /// One AdamW update at learning rate `lr`.
-    pub fn step(&mut self, lr: f64) {
+    /// Counts the step and works out its scalars; returns them and the factor that
+    /// weight decay keeps of a decayed parameter.
+    fn begin_step(&mut self, lr: f64, grad_scale: f64) -> (Coefficients, f32) {
         self.bind_grads();
         self.steps += 1;
         let AdamWConfig { beta1, beta2, eps, weight_decay } = self.config;
@@ -108,21 +124,54 @@ impl AdamW {
         // addcmul takes no scale; the factor is folded into the step size and epsilon,
         // which gives exactly PyTorch's AdamW update.
         let unscale = (correction2 / (1.0 - beta2)).sqrt();
-        let step_size = lr * unscale / correction1;
+        let coefficients = Coefficients {
+            grad_scale: grad_scale as f32,
+            towards_gradient: (1.0 - beta1) as f32,
+            beta2: beta2 as f32,
+            eps: (eps * unscale) as f32,
+            step_size: (lr * unscale / correction1) as f32,
+            keep: 1.0,
+        };
+        (coefficients, (1.0 - lr * weight_decay) as f32)
+    }
+
+    /// The update as one pass over the host buffers, which also clears the gradients.
+    fn step_on_host(&mut self, coefficients: Coefficients, decay: f32) {
+        let total = self.params_flat.numel();
+        // SAFETY: the four buffers are distinct contiguous f32 tensors of `total` elements
+        // on the CPU, made in `new` and owned by this optimiser; no backward pass or other
+        // tensor operation runs while `&mut self` is held, so nothing else reads or
+        // writes them during the update.
+        let [params, grads, first, second] =
+            [&self.params_flat, &self.grads_flat, &self.first_moment, &self.second_moment].map(
+                |t| unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, total) },
+            );
+        let decayed = self.decayed as usize;
+        let (params, params_rest) = params.split_at_mut(decayed);
+        let (grads, grads_rest) = grads.split_at_mut(decayed);
+        let (first, first_rest) = first.split_at_mut(decayed);
+        let (second, second_rest) = second.split_at_mut(decayed);
+        fused::update(params, grads, first, second, Coefficients { keep: decay, ..coefficients });
+        fused::update(params_rest, grads_rest, first_rest, second_rest, coefficients);
+        self.grads_clear = true;
+    }
+
+    /// The update as whole-buffer libtorch operations, for GPU buffers.
+    fn step_on_device(&mut self, c: Coefficients, decay: f32) {
         tch::no_grad(|| {
+            if c.grad_scale != 1.0 {
+                let _ = self.grads_flat.g_mul_scalar_(c.grad_scale as f64);
+            }
             let grads = &self.grads_flat;
-            let _ = self.first_moment.lerp_(grads, 1.0 - beta1);
-            let _ = self.second_moment.g_mul_scalar_(beta2).addcmul_(grads, grads);
+            let _ = self.first_moment.lerp_(grads, c.towards_gradient as f64);
+            let _ = self.second_moment.g_mul_scalar_(c.beta2 as f64).addcmul_(grads, grads);
             let _ = self
                 .second_moment
                 .sqrt_out(&self.denominator)
-                .g_add_scalar_(eps * unscale)
-                .g_mul_scalar_(-1.0 / step_size);
-            if weight_decay > 0.0 && self.decayed > 0 {
-                let _ = self
-                    .params_flat
-                    .narrow(0, 0, self.decayed)
-                    .g_mul_scalar_(1.0 - lr * weight_decay);
+                .g_add_scalar_(c.eps as f64)
+                .g_mul_scalar_(-1.0 / c.step_size as f64);
+            if decay != 1.0 && self.decayed > 0 {
+                let _ = self.params_flat.narrow(0, 0, self.decayed).g_mul_scalar_(decay as f64);
             }
             let _ = self.params_flat.addcdiv_(&self.first_moment, &self.denominator);
         });
@@ -260,7 +309,7 @@ mod tests {
             expected_matrix = new_matrix;
             expected_vector = new_vector;
 
-            optimizer.step(0.01);
+            optimizer.step(0.01, 1.0);
             assert!(matrix.allclose(&expected_matrix, 1e-6, 1e-7, false), "matrix after step {t}");
             assert!(vector.allclose(&expected_vector, 1e-6, 1e-7, false), "vector after step {t}");
         }
@@ -276,6 +325,45 @@ mod tests {
             (&weight * scale).sum(Kind::Float).backward();
             let norm = optimizer.grad_norm().double_value(&[]);
             assert!((norm - 2.0 * scale).abs() < 1e-6, "norm {norm} for scale {scale}");
+        }
+    }
+
+    #[test]
+    fn the_host_pass_and_the_tensor_operations_make_the_same_update() {
+        tch::manual_seed(1);
+        let options = (Kind::Float, Device::Cpu);
+        let weights = [Tensor::randn([64, 32], options), Tensor::randn([32], options)];
+        let input = Tensor::randn([8, 64], options);
+        let config = AdamWConfig { weight_decay: 0.1, ..AdamWConfig::default() };
+        let copies = || -> Vec<(String, Tensor)> {
+            let names = ["matrix", "vector"];
+            let copied = weights.iter().map(|w| w.copy().set_requires_grad(true));
+            names.iter().map(|n| n.to_string()).zip(copied).collect()
+        };
+        let (host_weights, tensor_weights) = (copies(), copies());
+        let shallow = |w: &[(String, Tensor)]| -> Vec<(String, Tensor)> {
+            w.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()
+        };
+        let mut host = AdamW::new(shallow(&host_weights), config);
+        let mut tensors = AdamW::new(shallow(&tensor_weights), config);
+        let loss = |w: &[(String, Tensor)]| (input.matmul(&w[0].1) * &w[1].1).square().mean(None);
+
+        for _ in 0..3 {
+            for (optimizer, weights) in
+                [(&mut host, &host_weights), (&mut tensors, &tensor_weights)]
+            {
+                optimizer.zero_grad();
+                loss(weights).backward();
+                let _ = optimizer.grad_norm();
+            }
+            host.step(0.01, 0.5);
+            let (coefficients, decay) = tensors.begin_step(0.01, 0.5);
+            tensors.step_on_device(coefficients, decay);
+
+            assert!(host.params_flat.allclose(&tensors.params_flat, 1e-5, 1e-7, false));
+            assert!(host.second_moment.allclose(&tensors.second_moment, 1e-5, 1e-9, false));
+            let cleared = host.grads_flat.abs().max().double_value(&[]);
+            assert_eq!(cleared, 0.0, "the host pass leaves the gradients at zero");
         }
     }
 }
