@@ -15,7 +15,8 @@ pub struct Coefficients {
     pub eps: f32,
     /// The learning rate with both bias corrections folded in.
     pub step_size: f32,
-    /// `1 - lr * weight_decay` for decayed parameters, 1 for the others.
+    /// What weight decay keeps of each weight: `1 - lr * weight_decay`, or 1 where
+    /// there is no decay.
     pub keep: f32,
 }
 

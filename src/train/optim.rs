@@ -103,17 +103,17 @@ impl AdamW {
     /// One AdamW update at learning rate `lr`, with every gradient first multiplied by
     /// `grad_scale` (1 unless clipping).
     pub fn step(&mut self, lr: f64, grad_scale: f64) {
-        let (coefficients, decay) = self.begin_step(lr, grad_scale);
+        let coefficients = self.begin_step(lr, grad_scale);
         if self.params_flat.device() == Device::Cpu {
-            self.step_on_host(coefficients, decay);
+            self.step_on_host(coefficients);
         } else {
-            self.step_on_device(coefficients, decay);
+            self.step_on_device(coefficients);
         }
     }
 
-    /// Counts the step and works out its scalars; returns them and the factor that
-    /// weight decay keeps of a decayed parameter.
-    fn begin_step(&mut self, lr: f64, grad_scale: f64) -> (Coefficients, f32) {
+    /// Counts the step and works out its scalars, with weight decay's for the decayed
+    /// parameters.
+    fn begin_step(&mut self, lr: f64, grad_scale: f64) -> Coefficients {
         self.bind_grads();
         self.steps += 1;
         let AdamWConfig { beta1, beta2, eps, weight_decay } = self.config;
@@ -124,19 +124,18 @@ impl AdamW {
         // addcmul takes no scale; the factor is folded into the step size and epsilon,
         // which gives exactly PyTorch's AdamW update.
         let unscale = (correction2 / (1.0 - beta2)).sqrt();
-        let coefficients = Coefficients {
+        Coefficients {
             grad_scale: grad_scale as f32,
             towards_gradient: (1.0 - beta1) as f32,
             beta2: beta2 as f32,
             eps: (eps * unscale) as f32,
             step_size: (lr * unscale / correction1) as f32,
-            keep: 1.0,
-        };
-        (coefficients, (1.0 - lr * weight_decay) as f32)
+            keep: (1.0 - lr * weight_decay) as f32,
+        }
     }
 
     /// The update as one pass over the host buffers, which also clears the gradients.
-    fn step_on_host(&mut self, coefficients: Coefficients, decay: f32) {
+    fn step_on_host(&mut self, coefficients: Coefficients) {
         let total = self.params_flat.numel();
         // SAFETY: the four buffers are distinct contiguous f32 tensors of `total` elements
         // on the CPU, made in `new` and owned by this optimiser; no backward pass or other
@@ -151,13 +150,14 @@ impl AdamW {
         let (grads, grads_rest) = grads.split_at_mut(decayed);
         let (first, first_rest) = first.split_at_mut(decayed);
         let (second, second_rest) = second.split_at_mut(decayed);
-        fused::update(params, grads, first, second, Coefficients { keep: decay, ..coefficients });
-        fused::update(params_rest, grads_rest, first_rest, second_rest, coefficients);
+        fused::update(params, grads, first, second, coefficients);
+        let undecayed = Coefficients { keep: 1.0, ..coefficients };
+        fused::update(params_rest, grads_rest, first_rest, second_rest, undecayed);
         self.grads_clear = true;
     }
 
     /// The update as whole-buffer libtorch operations, for GPU buffers.
-    fn step_on_device(&mut self, c: Coefficients, decay: f32) {
+    fn step_on_device(&mut self, c: Coefficients) {
         tch::no_grad(|| {
             if c.grad_scale != 1.0 {
                 let _ = self.grads_flat.g_mul_scalar_(c.grad_scale as f64);
@@ -170,8 +170,8 @@ impl AdamW {
                 .sqrt_out(&self.denominator)
                 .g_add_scalar_(c.eps as f64)
                 .g_mul_scalar_(-1.0 / c.step_size as f64);
-            if decay != 1.0 && self.decayed > 0 {
-                let _ = self.params_flat.narrow(0, 0, self.decayed).g_mul_scalar_(decay as f64);
+            if c.keep != 1.0 && self.decayed > 0 {
+                let _ = self.params_flat.narrow(0, 0, self.decayed).g_mul_scalar_(c.keep as f64);
             }
             let _ = self.params_flat.addcdiv_(&self.first_moment, &self.denominator);
         });
@@ -357,8 +357,8 @@ mod tests {
                 let _ = optimizer.grad_norm();
             }
             host.step(0.01, 0.5);
-            let (coefficients, decay) = tensors.begin_step(0.01, 0.5);
-            tensors.step_on_device(coefficients, decay);
+            let coefficients = tensors.begin_step(0.01, 0.5);
+            tensors.step_on_device(coefficients);
 
             assert!(host.params_flat.allclose(&tensors.params_flat, 1e-5, 1e-7, false));
             assert!(host.second_moment.allclose(&tensors.second_moment, 1e-5, 1e-9, false));
