@@ -123,20 +123,24 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// The `[corpus]` table of both bench configs: the references read the raw characters,
+/// so Muse cleans nothing here.
+const RAW_CORPUS: &str = r#"
+[corpus]
+paths = ["CORPUS"]
+unicode_nfc = false
+unix_newlines = false
+trim_trailing_spaces = false
+collapse_blank_lines = false
+strip_control = false"#;
+
 fn shapes(only: Option<&str>) -> Vec<Shape> {
     let gpt = Shape {
         name: "gpt",
         script: "gpt.py",
         reference_args: vec!["steps=2000".into(), "eval_batches=200".into()],
-        muse_config: r#"
-[corpus]
-paths = ["CORPUS"]
-# The reference reads the raw characters, so Muse cleans nothing here.
-unicode_nfc = false
-unix_newlines = false
-trim_trailing_spaces = false
-collapse_blank_lines = false
-strip_control = false
+        muse_config: RAW_CORPUS.to_string()
+            + r#"
 [model]
 kind = "gpt"
 layers = 4
@@ -156,8 +160,7 @@ eval_every = 2000
 eval_batches = 200
 checkpoint_every = 2000
 sample_every = 2000
-"#
-        .into(),
+"#,
         speed_target: 0.9,
         timing_steps: 200,
         timing_pairs: 10,
@@ -166,14 +169,8 @@ sample_every = 2000
         name: "lstm",
         script: "lstm.py",
         reference_args: vec!["steps=1000".into(), "eval_batches=100".into()],
-        muse_config: r#"
-[corpus]
-paths = ["CORPUS"]
-unicode_nfc = false
-unix_newlines = false
-trim_trailing_spaces = false
-collapse_blank_lines = false
-strip_control = false
+        muse_config: RAW_CORPUS.to_string()
+            + r#"
 [model]
 kind = "lstm"
 layers = 2
@@ -193,8 +190,7 @@ eval_every = 1000
 eval_batches = 100
 checkpoint_every = 1000
 sample_every = 1000
-"#
-        .into(),
+"#,
         speed_target: 1.0,
         timing_steps: 60,
         timing_pairs: 6,

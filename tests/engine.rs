@@ -22,6 +22,28 @@ fn last_loss(run: &RunDir) -> f64 {
         .unwrap()
 }
 
+/// Trains `run` from scratch, poisons `steps` steps in a row once step `at` is recorded,
+/// and returns how the run ended.
+fn run_poisoned(
+    run: &RunDir,
+    config: &muse::config::Config,
+    at: u64,
+    steps: u32,
+) -> Result<train::Summary, String> {
+    let handle = common::start(run, config, None);
+    let result = loop {
+        match handle.events.recv().unwrap() {
+            Event::Record(Record::Step { step, .. }) if step == at => {
+                handle.send(Command::InjectNan { steps })
+            }
+            Event::Finished(result) => break result,
+            _ => {}
+        }
+    };
+    handle.join();
+    result
+}
+
 #[test]
 fn two_hundred_steps_resumed_for_two_hundred_more_end_where_four_hundred_do() {
     let runs = common::scratch();
@@ -87,17 +109,7 @@ fn a_bad_step_is_skipped_rolled_back_and_slows_the_learning_rate() {
     let runs = common::scratch();
     let config = common::small_config(120);
     let run = common::new_run(&runs, "nan", &config);
-    let handle = common::start(&run, &config, None);
-    let summary = loop {
-        match handle.events.recv().unwrap() {
-            Event::Record(Record::Step { step: 60, .. }) => {
-                handle.send(Command::InjectNan { steps: 1 })
-            }
-            Event::Finished(result) => break result.unwrap(),
-            _ => {}
-        }
-    };
-    handle.join();
+    let summary = run_poisoned(&run, &config, 60, 1).unwrap();
     assert_eq!(summary.steps, 120);
     assert!(summary.last_train_loss.unwrap().is_finite());
 
@@ -135,17 +147,7 @@ fn three_bad_steps_in_a_row_stop_the_run_with_the_good_weights_saved() {
     let runs = common::scratch();
     let config = common::small_config(200);
     let run = common::new_run(&runs, "nan3", &config);
-    let handle = common::start(&run, &config, None);
-    let error = loop {
-        match handle.events.recv().unwrap() {
-            Event::Record(Record::Step { step: 10, .. }) => {
-                handle.send(Command::InjectNan { steps: 3 })
-            }
-            Event::Finished(result) => break result.unwrap_err(),
-            _ => {}
-        }
-    };
-    handle.join();
+    let error = run_poisoned(&run, &config, 10, 3).unwrap_err();
     assert!(
         error.starts_with("training stopped: the loss was not finite 3 steps in a row"),
         "{error}"

@@ -10,6 +10,17 @@ use muse::sample::{generate, Request, Settings};
 use muse::vocab::Vocab;
 use tch::{Device, Kind, Tensor};
 
+/// The metadata of a checkpoint of `spec` over `vocab` at `step`, with nothing extra.
+fn meta_of(spec: &ModelSpec, vocab: &Vocab, step: u64) -> saved::Meta {
+    saved::Meta {
+        step,
+        spec: spec.clone(),
+        vocab: vocab.fingerprint(),
+        best_val_loss: None,
+        extra: Default::default(),
+    }
+}
+
 fn val_losses(run: &muse::run::RunDir) -> Vec<f64> {
     read_records(&run.metrics())
         .unwrap()
@@ -102,13 +113,7 @@ fn every_model_gives_identical_logits_after_a_save_and_load() {
         tch::manual_seed(11);
         let model = model::build(&spec, Device::Cpu);
         let path = common::scratch().join("model.safetensors");
-        let meta = saved::Meta {
-            step: 5,
-            spec: spec.clone(),
-            vocab: vocab.fingerprint(),
-            best_val_loss: None,
-            extra: Default::default(),
-        };
+        let meta = meta_of(&spec, &vocab, 5);
         saved::save(&path, model.as_ref(), Vec::new(), &meta).unwrap();
         let (loaded, loaded_meta, _) = saved::load(&path, Device::Cpu, &vocab).unwrap();
         assert_eq!(loaded_meta, meta, "the metadata comes back as written");
@@ -185,13 +190,7 @@ fn a_checkpoint_trained_on_the_gpu_loads_on_the_cpu_and_back() {
         let spec = spec_of(kind, vocab.len() as i64);
         let model = model::build(&spec, Device::Cuda(0));
         let path = common::scratch().join("gpu.safetensors");
-        let meta = saved::Meta {
-            step: 1,
-            spec: spec.clone(),
-            vocab: vocab.fingerprint(),
-            best_val_loss: None,
-            extra: Default::default(),
-        };
+        let meta = meta_of(&spec, &vocab, 1);
         saved::save(&path, model.as_ref(), Vec::new(), &meta).unwrap();
         let (on_cpu, _, _) = saved::load(&path, Device::Cpu, &vocab).unwrap();
         let tokens = Tensor::randint(vocab.len() as i64, [2, 16], (Kind::Int64, Device::Cpu));
