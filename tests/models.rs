@@ -4,7 +4,7 @@
 mod common;
 
 use muse::config::ModelKind;
-use muse::model::{self, Batch, ModelSpec};
+use muse::model::{self, Batch, Gpt, LanguageModel, ModelSpec, State};
 use muse::run::{read_records, saved, Record};
 use muse::sample::{generate, Request, Settings};
 use muse::vocab::Vocab;
@@ -126,38 +126,56 @@ fn every_model_gives_identical_logits_after_a_save_and_load() {
     }
 }
 
+/// A generation of `model` over `prompt` both ways its steps can run on the CPU: in plain
+/// Rust (what `start` gives there) and as libtorch operations (the path a GPU takes).
+fn both_step_paths(model: &Gpt, prompt: &Tensor) -> [(&'static str, Tensor, State); 2] {
+    let (host_logits, host) = model.start(prompt, None);
+    let (libtorch_logits, libtorch) = model.start_with_libtorch_steps(prompt);
+    [("host", host_logits, host), ("libtorch", libtorch_logits, libtorch)]
+}
+
 #[test]
 fn the_gpt_key_value_cache_matches_the_full_forward_pass() {
-    let model = model::build(&spec_of(ModelKind::Gpt, 30), Device::Cpu);
+    let model = Gpt::new(spec_of(ModelKind::Gpt, 30), Device::Cpu);
     let tokens = Tensor::randint(30, [2, 40], (Kind::Int64, Device::Cpu));
     let whole = model.logits(&tokens, false);
-    let (mut logits, mut state) = model.start(&tokens.narrow(1, 0, 7), None);
-    for t in 7..40 {
-        assert!(logits.allclose(&whole.select(1, t - 1), 1e-4, 1e-4, false), "position {t}");
-        logits = model.step(&tokens.select(1, t), &mut state);
+    for (path, mut logits, mut state) in both_step_paths(&model, &tokens.narrow(1, 0, 7)) {
+        for t in 7..40 {
+            let expected = whole.select(1, t - 1);
+            assert!(logits.allclose(&expected, 1e-4, 1e-4, false), "{path} at position {t}");
+            logits = model.step(&tokens.select(1, t), &mut state);
+        }
     }
 }
 
 #[test]
 fn the_gpt_keeps_generating_past_its_context() {
     let spec = spec_of(ModelKind::Gpt, 30);
-    let model = model::build(&spec, Device::Cpu);
+    let model = Gpt::new(spec.clone(), Device::Cpu);
     let tokens = Tensor::randint(30, [1, 3 * spec.context], (Kind::Int64, Device::Cpu));
-    let (mut logits, mut state) = model.start(&tokens.narrow(1, 0, 5), None);
-    for t in 5..3 * spec.context {
-        logits = model.step(&tokens.select(1, t), &mut state);
-        assert_eq!(logits.size(), vec![1, 30]);
+    for (path, mut logits, mut state) in both_step_paths(&model, &tokens.narrow(1, 0, 5)) {
+        for t in 5..3 * spec.context {
+            logits = model.step(&tokens.select(1, t), &mut state);
+            assert_eq!(logits.size(), vec![1, 30], "{path}");
+        }
+        assert!(logits.isfinite().all().int64_value(&[]) == 1, "{path}");
     }
-    assert!(logits.isfinite().all().int64_value(&[]) == 1);
-    // The window slid last when the cache filled: the step then read the latest half
-    // of the context afresh, which is what a full pass over those tokens predicts.
-    let (_, mut state) = model.start(&tokens.narrow(1, 0, spec.context - 1), None);
-    let _ = model.step(&tokens.select(1, spec.context - 1), &mut state);
-    let slid = model.step(&tokens.select(1, spec.context), &mut state);
+
+    // The window slid last when the cache filled: the step then read the latest half of the
+    // context afresh, which is what a full pass over those tokens predicts; the step after
+    // carries on from there.
     let half = spec.context / 2;
-    let recent = tokens.narrow(1, spec.context + 1 - half, half);
-    let whole = model.logits(&recent, false).select(1, half - 1);
-    assert!(slid.allclose(&whole, 1e-4, 1e-4, false), "the slid window reads the latest half");
+    let whole = model.logits(&tokens.narrow(1, spec.context + 1 - half, half + 1), false);
+    let prompt = tokens.narrow(1, 0, spec.context - 1);
+    for (path, _, mut state) in both_step_paths(&model, &prompt) {
+        let _ = model.step(&tokens.select(1, spec.context - 1), &mut state);
+        let slid = model.step(&tokens.select(1, spec.context), &mut state);
+        let expected = whole.select(1, half - 1);
+        assert!(slid.allclose(&expected, 1e-4, 1e-4, false), "{path}: the slid window");
+        let next = model.step(&tokens.select(1, spec.context + 1), &mut state);
+        let expected = whole.select(1, half);
+        assert!(next.allclose(&expected, 1e-4, 1e-4, false), "{path}: after the slide");
+    }
 }
 
 #[test]

@@ -4,9 +4,15 @@
 //! key/value cache, so each new token costs one position, not the whole context.
 
 use tch::nn::{Init, VarStore};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
+
+use cache::Cache;
 
 use super::{LanguageModel, ModelSpec, State};
+
+mod cache;
+mod host;
+mod kernels;
 
 pub struct Gpt {
     vs: VarStore,
@@ -25,19 +31,6 @@ struct Block {
     mlp_norm: Tensor,
     mlp_in: Tensor,
     mlp_out: Tensor,
-}
-
-/// The key/value cache of a generation: per block, keys and values of every position so
-/// far, `[batch, heads, capacity, head_width]`, and the tokens themselves so the window
-/// can slide when the context is full.
-struct Cache {
-    keys: Vec<Tensor>,
-    values: Vec<Tensor>,
-    length: i64,
-    /// The tokens read at the last fill, and those stepped since (joined only when the
-    /// window slides).
-    tokens: Tensor,
-    stepped: Vec<Tensor>,
 }
 
 impl Gpt {
@@ -130,44 +123,22 @@ impl Gpt {
     fn head(&self, x: &Tensor) -> Tensor {
         self.norm(x, &self.final_norm).linear(&self.token_embedding, None::<Tensor>)
     }
+}
 
-    /// Reads `tokens` from position 0 into a fresh cache with room for the context.
-    fn fill(&self, tokens: &Tensor) -> (Tensor, Cache) {
-        let (batch, time) = (tokens.size()[0], tokens.size()[1]);
-        let capacity = self.spec.context;
-        let head_width = self.spec.embedding / self.spec.heads;
-        let shape = [batch, self.spec.heads, capacity, head_width];
-        let options = (Kind::Float, self.vs.device());
-        let mut cache = Cache {
-            keys: Vec::new(),
-            values: Vec::new(),
-            length: time,
-            tokens: tokens.shallow_clone(),
-            stepped: Vec::new(),
-        };
+impl Gpt {
+    /// Starts a generation whose steps run as libtorch operations even on the CPU, as they
+    /// do on a GPU; `start` steps in plain Rust when the model is on the CPU. Tests hold
+    /// both to the full forward pass.
+    pub fn start_with_libtorch_steps(&self, prompt: &Tensor) -> (Tensor, State) {
+        self.begin(prompt, false)
+    }
 
-        let mut x = self.embed(tokens, 0, false);
-        for block in &self.blocks {
-            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
-            let (q, k, v) = self.heads(&qkv);
-            let (keys, values) = (Tensor::zeros(shape, options), Tensor::zeros(shape, options));
-            keys.narrow(2, 0, time).copy_(&k);
-            values.narrow(2, 0, time).copy_(&v);
-            let y = Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                None::<Tensor>,
-                0.0,
-                true,
-                None,
-                false,
-            );
-            x = self.finish_block(block, &x, &self.merge_heads(&y), false);
-            cache.keys.push(keys);
-            cache.values.push(values);
-        }
-        (super::last_position(&self.head(&x)), cache)
+    fn begin(&self, prompt: &Tensor, on_host: bool) -> (Tensor, State) {
+        let (batch, time) = (prompt.size()[0], prompt.size()[1]);
+        let keep = time.min(self.spec.context);
+        let mut cache = self.empty_cache(batch, on_host);
+        let logits = self.fill(&prompt.narrow(1, time - keep, keep), &mut cache);
+        (logits, State::new(cache))
     }
 }
 
@@ -206,55 +177,10 @@ impl LanguageModel for Gpt {
     }
 
     fn start(&self, prompt: &Tensor, _latent: Option<&Tensor>) -> (Tensor, State) {
-        let time = prompt.size()[1];
-        let keep = time.min(self.spec.context);
-        let (logits, cache) = self.fill(&prompt.narrow(1, time - keep, keep));
-        (logits, State::new(cache))
+        self.begin(prompt, true)
     }
 
     fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor {
-        let cache = state.get_mut::<Cache>();
-        let tokens = tokens.view([-1, 1]);
-        cache.stepped.push(tokens.shallow_clone());
-        if cache.length == self.spec.context {
-            // The context is full: keep the later half and read it again.
-            let mut all = vec![cache.tokens.shallow_clone()];
-            all.append(&mut cache.stepped);
-            let all = Tensor::cat(&all, 1);
-            let keep = self.spec.context / 2;
-            let recent = all.narrow(1, all.size()[1] - keep, keep);
-            let (logits, fresh) = self.fill(&recent);
-            *cache = fresh;
-            return logits;
-        }
-
-        let position = cache.length;
-        let (batch, heads) = (tokens.size()[0], self.spec.heads);
-        let head_width = self.spec.embedding / heads;
-        let mut x = self.embed(&tokens, position, false);
-        for (index, block) in self.blocks.iter().enumerate() {
-            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
-            // One position: [batch, 1, 3 * width] is already [batch, 3, heads, 1, head_width].
-            let split = qkv.view([batch, 3, heads, 1, head_width]).unbind(1);
-            let (q, k, v) = (&split[0], &split[1], &split[2]);
-            cache.keys[index].narrow(2, position, 1).copy_(k);
-            cache.values[index].narrow(2, position, 1).copy_(v);
-            let keys = cache.keys[index].narrow(2, 0, position + 1);
-            let values = cache.values[index].narrow(2, 0, position + 1);
-            let y = Tensor::scaled_dot_product_attention(
-                q,
-                &keys,
-                &values,
-                None::<Tensor>,
-                0.0,
-                false,
-                None,
-                false,
-            );
-            let merged = y.reshape([batch, 1, self.spec.embedding]);
-            x = self.finish_block(block, &x, &merged, false);
-        }
-        cache.length += 1;
-        super::last_position(&self.head(&x))
+        self.step_cached(tokens, state.get_mut::<Cache>())
     }
 }
