@@ -60,6 +60,10 @@ fn rows(matrix: &[f32], x: &[f32], out: &mut [f32], add: bool) {
         // SAFETY: the processor has just been seen to support AVX2 and FMA.
         return unsafe { rows_fma(matrix, x, out, add) };
     }
+    rows_portable(matrix, x, out, add)
+}
+
+fn rows_portable(matrix: &[f32], x: &[f32], out: &mut [f32], add: bool) {
     for (out, row) in out.iter_mut().zip(matrix.chunks_exact(x.len())) {
         *out = dot_portable(row, x) + if add { *out } else { 0.0 };
     }
@@ -142,6 +146,20 @@ mod tests {
             let expected: f64 = a.iter().zip(&b).map(|(a, b)| *a as f64 * *b as f64).sum();
             assert!((dot(&a, &b) as f64 - expected).abs() < 1e-4, "length {n}");
         }
+    }
+
+    #[test]
+    fn the_portable_products_agree_with_the_vector_ones() {
+        let (rows, columns) = (37, 133);
+        let matrix: Vec<f32> = (0..rows * columns).map(|i| (i as f32 * 0.013).sin()).collect();
+        let x: Vec<f32> = (0..columns).map(|i| (i as f32 * 0.7).cos()).collect();
+        let (mut vector, mut portable) = (vec![1.0; rows], vec![1.0; rows]);
+        matvec_add(&matrix, &x, &mut vector);
+        rows_portable(&matrix, &x, &mut portable, true);
+        for (v, p) in vector.iter().zip(&portable) {
+            assert!((v - p).abs() < 1e-4, "{v} against {p}");
+        }
+        assert!((dot(&x, &x) - dot_portable(&x, &x)).abs() < 1e-4);
     }
 
     #[test]
