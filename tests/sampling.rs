@@ -290,3 +290,27 @@ fn the_worker_streams_takes_new_settings_and_cancels_at_once() {
         }
     }
 }
+
+#[test]
+fn a_number_of_lines_holds_with_a_bpe_vocabulary() {
+    // Untrained, so newlines come from the bias.
+    let mut config = Config::default().resolved();
+    config.tokenizer.kind = muse::config::TokenizerKind::Bpe;
+    config.tokenizer.vocab_size = 400;
+    let vocab = common::dataset(&config).vocab;
+    let spec = muse::model::ModelSpec::new(&common::small_config(1).model, vocab.len());
+    tch::manual_seed(5);
+    let model = muse::model::build(&spec, Device::Cpu);
+
+    let settings = Settings { logit_bias: vec![("\n".to_string(), 4.0)], ..Settings::default() };
+    let shape = Shape { lines: Some(3), ..Shape::default() };
+    let mut request = Request::simple("Day one", settings, 300, 0, 30);
+    request.shape = shape;
+    let texts = generate(model.as_ref(), &vocab, &request).unwrap();
+    let shaped: Vec<_> = texts.iter().filter(|g| g.ended == Ended::Shape).collect();
+    assert!(shaped.len() >= 25, "{} of 30 reached three lines", shaped.len());
+    for generated in shaped {
+        assert_eq!(generated.text.split('\n').count(), 3, "{:?}", generated.text);
+        assert!(generated.text.starts_with("Day one"), "{:?}", generated.text);
+    }
+}

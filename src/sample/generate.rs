@@ -359,9 +359,7 @@ fn write(
         candidate.text.truncate(at);
         candidate.ended = Some(Ended::Stop);
     } else if candidate.constraint.done() {
-        if candidate.text.ends_with('\n') {
-            candidate.text.pop();
-        }
+        candidate.constraint.trim(&mut candidate.text);
         candidate.ended = Some(Ended::Shape);
     }
     let added = candidate.text.get(before.min(candidate.text.len())..).unwrap_or("");

@@ -2,6 +2,8 @@
 //! number of lines in any script, and acrostics (line i begins with the i-th character
 //! of a given text). A shape is a mask on each next-token distribution.
 
+use std::cmp::Ordering;
+
 use crate::vocab::Vocab;
 
 /// Punctuation that may end a line of a form, and what may end its last line: the
@@ -87,6 +89,9 @@ pub struct Constraint {
     last_line_ends: Vec<u32>,
     acrostic: Vec<u32>,
     newline: Option<u32>,
+    /// With `--lines` alone, how many line breaks each token holds: in a BPE vocabulary a
+    /// token may hold several, or text on both sides of one.
+    breaks: Vec<usize>,
     end_of_document: u32,
     line: usize,
     column: usize,
@@ -103,6 +108,7 @@ impl Constraint {
             last_line_ends: Vec::new(),
             acrostic: Vec::new(),
             newline: None,
+            breaks: Vec::new(),
             end_of_document: vocab.end_of_document(),
             line: 0,
             column: 0,
@@ -111,8 +117,14 @@ impl Constraint {
         if shape.is_free() {
             return Ok(constraint);
         }
+        if shape.form.is_none() && shape.acrostic.is_none() {
+            constraint.breaks = (0..vocab.len() as u32)
+                .map(|id| vocab.token_text(id).matches('\n').count())
+                .collect();
+            return Ok(constraint);
+        }
         if vocab.kind() != crate::config::TokenizerKind::Char {
-            return Err("forms, --lines and acrostics need a character vocabulary ([tokenizer] kind = \"char\")".into());
+            return Err("forms and acrostics need a character vocabulary ([tokenizer] kind = \"char\"); --lines works with any".into());
         }
         let id_of =
             |c: char| vocab.encode_prompt(&c.to_string()).ok().and_then(|ids| ids.first().copied());
@@ -166,19 +178,18 @@ impl Constraint {
         if let (0, Some(first)) = (self.column, self.acrostic.get(self.line)) {
             return Allowed::Only(vec![*first]);
         }
-        let newline = self.newline.expect("a shaped constraint has a newline");
-        match self.shape.form {
-            Some(form) if self.column < form.characters => Allowed::Only(self.content.clone()),
-            Some(form) if self.column == form.characters => {
-                let last = Some(self.line + 1) == self.lines;
-                Allowed::Only(if last {
-                    self.last_line_ends.clone()
-                } else {
-                    self.line_ends.clone()
-                })
+        let Some(form) = self.shape.form else {
+            return Allowed::AllBut(self.end_of_document);
+        };
+        match self.column.cmp(&form.characters) {
+            Ordering::Less => Allowed::Only(self.content.clone()),
+            Ordering::Equal if Some(self.line + 1) == self.lines => {
+                Allowed::Only(self.last_line_ends.clone())
             }
-            Some(_) => Allowed::Only(vec![newline]),
-            None => Allowed::AllBut(self.end_of_document),
+            Ordering::Equal => Allowed::Only(self.line_ends.clone()),
+            Ordering::Greater => {
+                Allowed::Only(vec![self.newline.expect("a form's constraint has a newline")])
+            }
         }
     }
 
@@ -197,18 +208,57 @@ impl Constraint {
                 self.column + 1
             ));
         }
-        if Some(token) == self.newline && !self.shape.is_free() {
-            self.line += 1;
+        let breaks = match self.breaks.get(token as usize) {
+            Some(breaks) => *breaks,
+            None => usize::from(Some(token) == self.newline && !self.shape.is_free()),
+        };
+        if breaks > 0 {
+            self.line += breaks;
             self.column = 0;
-            self.done = Some(self.line) == self.lines;
+            self.done = self.lines.is_some_and(|lines| self.line >= lines);
         } else {
             self.column += 1;
         }
         Ok(())
     }
 
+    /// Cuts a finished text to the shape's lines: what follows the line break that ended
+    /// the last line goes, and that break with it.
+    pub fn trim(&self, text: &mut String) {
+        let Some(lines) = self.lines else { return };
+        if let Some((at, _)) = text.match_indices('\n').nth(lines - 1) {
+            text.truncate(at);
+        }
+    }
+
     /// Where the next token goes, counted from 1.
     pub fn position(&self) -> (usize, usize) {
         (self.line + 1, self.column + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_counted_in_bpe_tokens_and_the_last_break_trimmed() {
+        let text = "first verse\n\nsecond verse\n\n".repeat(50);
+        let vocab = crate::vocab::train_bpe(std::iter::once(text), 300, &[]).unwrap();
+        let shape = Shape { lines: Some(3), ..Shape::default() };
+        let mut constraint = Constraint::new(&shape, &vocab).unwrap();
+        assert_eq!(constraint.allowed(), Allowed::AllBut(vocab.end_of_document()));
+
+        let mut text = String::new();
+        for id in vocab.encode_prompt("first\n\nsecond verse\nthird").unwrap() {
+            constraint.advance(id, &vocab).unwrap();
+            text.push_str(&vocab.token_text(id));
+            if constraint.done() {
+                break;
+            }
+        }
+        assert!(constraint.done(), "a blank line is a line");
+        constraint.trim(&mut text);
+        assert_eq!(text, "first\n\nsecond verse");
     }
 }
