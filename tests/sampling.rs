@@ -291,16 +291,67 @@ fn the_worker_streams_takes_new_settings_and_cancels_at_once() {
     }
 }
 
-#[test]
-fn a_number_of_lines_holds_with_a_bpe_vocabulary() {
-    // Untrained, so newlines come from the bias.
+/// An untrained model over a byte-level BPE vocabulary of the bundled corpus, whose
+/// Chinese characters are several tokens each.
+fn bpe_model() -> (Box<dyn LanguageModel>, Vocab) {
     let mut config = Config::default().resolved();
     config.tokenizer.kind = muse::config::TokenizerKind::Bpe;
     config.tokenizer.vocab_size = 400;
     let vocab = common::dataset(&config).vocab;
     let spec = muse::model::ModelSpec::new(&common::small_config(1).model, vocab.len());
     tch::manual_seed(5);
-    let model = muse::model::build(&spec, Device::Cpu);
+    (muse::model::build(&spec, Device::Cpu), vocab)
+}
+
+/// Keeps what streams for each candidate.
+#[derive(Default)]
+struct Collector {
+    streamed: Vec<String>,
+    calls: usize,
+}
+
+impl Observer for Collector {
+    fn token(&mut self, candidate: usize, text: &str) {
+        if self.streamed.len() <= candidate {
+            self.streamed.resize(candidate + 1, String::new());
+        }
+        self.streamed[candidate].push_str(text);
+        self.calls += 1;
+    }
+}
+
+#[test]
+fn what_streams_adds_up_to_the_text_with_stop_strings_and_split_characters() {
+    let (model, vocab) = model();
+    let stops = vec![". ".to_string(), "，".to_string()];
+    let settings = Settings { stop: stops.clone(), ..Settings::default() };
+    for style in [ADS, CHINESE] {
+        let mut request = Request::simple("", settings.clone(), 200, 1, 12);
+        request.style = Some(style.into());
+        let mut collector = Collector::default();
+        let texts = generate_with(model.as_ref(), &vocab, &request, &mut collector).unwrap();
+        assert!(texts.iter().any(|g| g.ended == Ended::Stop), "{style}: some text stops");
+        for (generated, streamed) in texts.iter().zip(&collector.streamed) {
+            assert_eq!(streamed, &generated.text);
+            assert!(stops.iter().all(|stop| !streamed.contains(stop.as_str())), "{streamed:?}");
+        }
+    }
+
+    let (model, vocab) = bpe_model();
+    let request = Request::simple("春", Settings::default(), 120, 2, 8);
+    let mut collector = Collector::default();
+    let texts = generate_with(model.as_ref(), &vocab, &request, &mut collector).unwrap();
+    let tokens: usize = texts.iter().map(|g| g.tokens).sum();
+    assert!(collector.calls >= tokens, "one call a token at least");
+    for (generated, streamed) in texts.iter().zip(&collector.streamed) {
+        assert_eq!(format!("春{streamed}"), generated.text);
+    }
+}
+
+#[test]
+fn a_number_of_lines_holds_with_a_bpe_vocabulary() {
+    // Untrained, so newlines come from the bias.
+    let (model, vocab) = bpe_model();
 
     let settings = Settings { logit_bias: vec![("\n".to_string(), 4.0)], ..Settings::default() };
     let shape = Shape { lines: Some(3), ..Shape::default() };

@@ -146,11 +146,7 @@ pub fn run(project: &Project, args: GenerateArgs) -> anyhow::Result<()> {
         shape,
     };
 
-    let stream = request.candidates.len() == 1
-        && !args.json
-        && request.candidates[0].settings.stop.is_empty()
-        && vocab.kind() == crate::config::TokenizerKind::Char;
-    let texts = if stream {
+    let texts = if request.candidates.len() == 1 && !args.json {
         let mut out = std::io::stdout();
         write!(out, "{}", request.prompt)?;
         out.flush()?;

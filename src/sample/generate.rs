@@ -111,7 +111,9 @@ pub trait Observer {
         Control::Continue
     }
 
-    /// A token was drawn; `text` is what it added to the candidate's text.
+    /// A token was drawn; `text` is the text it settled, which may be empty: an incomplete
+    /// character of a BPE token, or what may be the start of a stop string, waits for the
+    /// tokens that settle it. When a candidate ends, a last call brings any text still held.
     fn token(&mut self, _candidate: usize, _text: &str) {}
 
     /// The distribution the token was drawn from.
@@ -140,6 +142,8 @@ struct Writing {
     written: Vec<u32>,
     prompt: String,
     text: String,
+    /// How much of `text` the observer has been told.
+    streamed: usize,
     constraint: Constraint,
     forced: Vec<Forced>,
     ended: Option<Ended>,
@@ -168,6 +172,7 @@ pub fn generate_with(
             written: Vec::new(),
             prompt: request.prompt.clone(),
             text: request.prompt.clone(),
+            streamed: request.prompt.len(),
             constraint,
             forced: Vec::new(),
             ended: None,
@@ -215,6 +220,9 @@ pub fn generate_with(
             }
             let next = Tensor::from_slice(&next).to_device(model.device());
             logits = model.step(&next, &mut state);
+        }
+        for (index, candidate) in writing.iter_mut().enumerate() {
+            stream(candidate, index, observer, true);
         }
         Ok(())
     })?;
@@ -339,11 +347,10 @@ fn write(
 ) {
     if token == vocab.end_of_document() {
         candidate.ended = Some(Ended::EndOfDocument);
-        return;
+        return stream(candidate, index, observer, false);
     }
     candidate.history.push(token);
     candidate.written.push(token);
-    let before = candidate.text.len();
     match vocab.kind() {
         crate::config::TokenizerKind::Char => candidate.text.push_str(vocab.piece(token)),
         // A BPE token can end inside a character, so the text is decoded whole.
@@ -362,8 +369,38 @@ fn write(
         candidate.constraint.trim(&mut candidate.text);
         candidate.ended = Some(Ended::Shape);
     }
-    let added = candidate.text.get(before.min(candidate.text.len())..).unwrap_or("");
-    observer.token(index, added);
+    stream(candidate, index, observer, false);
+}
+
+/// Tells the observer the text settled since it last heard: all of it once the candidate
+/// has ended (or `all`), else all but a tail that may still change.
+fn stream(candidate: &mut Writing, index: usize, observer: &mut dyn Observer, all: bool) {
+    let text = &candidate.text;
+    let settled = if all || candidate.ended.is_some() {
+        text.len()
+    } else {
+        settled_length(text, &candidate.resolved.settings.stop)
+    };
+    let added = text.get(candidate.streamed..settled).unwrap_or("");
+    if !(all && added.is_empty()) {
+        observer.token(index, added);
+    }
+    candidate.streamed = candidate.streamed.max(settled);
+}
+
+/// How much of `text` the next tokens cannot change: all but a trailing incomplete
+/// character (a BPE token can end inside one, which decodes as U+FFFD) and the longest
+/// tail that begins a stop string.
+fn settled_length(text: &str, stops: &[String]) -> usize {
+    let mut settled = text.trim_end_matches('\u{FFFD}').len();
+    for stop in stops {
+        let from = text.len().saturating_sub(stop.len().saturating_sub(1));
+        let begins_stop = |at: &usize| text.is_char_boundary(*at) && stop.starts_with(&text[*at..]);
+        if let Some(at) = (from..text.len()).find(begins_stop) {
+            settled = settled.min(at);
+        }
+    }
+    settled
 }
 
 /// Logits `[batch, vocab]` as one host vector per row.
