@@ -140,10 +140,11 @@ struct Writing {
     rng: ChaCha8Rng,
     history: Vec<u32>,
     written: Vec<u32>,
-    prompt: String,
     text: String,
     /// How much of `text` the observer has been told.
     streamed: usize,
+    /// The written tokens that make whole characters of `text`, and the bytes they end at.
+    whole: Whole,
     constraint: Constraint,
     forced: Vec<Forced>,
     ended: Option<Ended>,
@@ -170,9 +171,9 @@ pub fn generate_with(
             rng: ChaCha8Rng::seed_from_u64(candidate.seed),
             history: prompt.clone(),
             written: Vec::new(),
-            prompt: request.prompt.clone(),
             text: request.prompt.clone(),
             streamed: request.prompt.len(),
+            whole: Whole { tokens: 0, bytes: request.prompt.len() },
             constraint,
             forced: Vec::new(),
             ended: None,
@@ -353,9 +354,8 @@ fn write(
     candidate.written.push(token);
     match vocab.kind() {
         crate::config::TokenizerKind::Char => candidate.text.push_str(vocab.piece(token)),
-        // A BPE token can end inside a character, so the text is decoded whole.
         crate::config::TokenizerKind::Bpe => {
-            candidate.text = format!("{}{}", candidate.prompt, vocab.decode(&candidate.written))
+            append_decoded(vocab, &candidate.written, &mut candidate.text, &mut candidate.whole)
         }
     }
     let _ = candidate.constraint.advance(token, vocab);
@@ -370,6 +370,26 @@ fn write(
         candidate.ended = Some(Ended::Shape);
     }
     stream(candidate, index, observer, false);
+}
+
+/// How far a BPE text is made of whole characters: its first `tokens` written tokens,
+/// which end at byte `bytes`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Whole {
+    tokens: usize,
+    bytes: usize,
+}
+
+/// Brings `text` up to date with the last of `written`. A BPE token can end inside a
+/// character, so the tokens since the last whole character are decoded together; those
+/// before it are never decoded again.
+fn append_decoded(vocab: &Vocab, written: &[u32], text: &mut String, whole: &mut Whole) {
+    let tail = vocab.decode(&written[whole.tokens..]);
+    text.truncate(whole.bytes);
+    text.push_str(&tail);
+    if !tail.ends_with('\u{FFFD}') {
+        *whole = Whole { tokens: written.len(), bytes: text.len() };
+    }
 }
 
 /// Tells the observer the text settled since it last heard: all of it once the candidate
@@ -413,4 +433,27 @@ fn host_rows(logits: &Tensor) -> Vec<Vec<f32>> {
     let vocab = host.size()[1] as usize;
     let flat: Vec<f32> = Vec::try_from(host.view([-1])).expect("float logits convert to f32");
     flat.chunks(vocab).map(<[f32]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bpe_text_built_token_by_token_is_the_whole_decoding() {
+        let text = "春眠不觉晓，处处闻啼鸟。 Spring sleep, no dawn. ".repeat(20);
+        // Few merges beyond the 256 bytes, so most Chinese characters stay split.
+        let vocab = crate::vocab::train_bpe(std::iter::once(text.clone()), 270, &[]).unwrap();
+        let ids = vocab.encode_prompt(&text).unwrap();
+
+        let (mut built, mut whole) = ("> ".to_string(), Whole { tokens: 0, bytes: 2 });
+        let mut split = 0;
+        for end in 1..=ids.len() {
+            append_decoded(&vocab, &ids[..end], &mut built, &mut whole);
+            assert_eq!(built, format!("> {}", vocab.decode(&ids[..end])), "after {end} tokens");
+            split += usize::from(whole.tokens < end);
+        }
+        assert!(split > 0, "some token ends inside a character");
+        assert_eq!(whole, Whole { tokens: ids.len(), bytes: built.len() });
+    }
 }
