@@ -364,4 +364,12 @@ fn a_number_of_lines_holds_with_a_bpe_vocabulary() {
         assert_eq!(generated.text.split('\n').count(), 3, "{:?}", generated.text);
         assert!(generated.text.starts_with("Day one"), "{:?}", generated.text);
     }
+
+    // A prompt that has the lines already is the whole text.
+    let mut full = Request::simple("one\ntwo\nthree", Settings::default(), 50, 0, 2);
+    full.shape = Shape { lines: Some(2), ..Shape::default() };
+    for generated in generate(model.as_ref(), &vocab, &full).unwrap() {
+        assert_eq!((generated.text.as_str(), generated.tokens), ("one\ntwo\nthree", 0));
+        assert_eq!(generated.ended, Ended::Shape);
+    }
 }

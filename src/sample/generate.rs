@@ -166,6 +166,8 @@ pub fn generate_with(
                 .advance(id, vocab)
                 .map_err(|e| format!("the prompt does not fit the shape: {e}"))?;
         }
+        // A prompt that already has the shape's lines leaves nothing to write.
+        let ended = constraint.done().then_some(Ended::Shape);
         writing.push(Writing {
             resolved: candidate.settings.resolve(vocab)?,
             rng: ChaCha8Rng::seed_from_u64(candidate.seed),
@@ -176,7 +178,7 @@ pub fn generate_with(
             whole: Whole { tokens: 0, bytes: request.prompt.len() },
             constraint,
             forced: Vec::new(),
-            ended: None,
+            ended,
         });
     }
     let count = writing.len() as i64;
@@ -360,9 +362,11 @@ fn write(
     }
     let _ = candidate.constraint.advance(token, vocab);
 
+    // What has streamed is final, so a stop is looked for only after it.
+    let unsettled = &candidate.text[candidate.streamed..];
     let stop =
-        candidate.resolved.settings.stop.iter().find_map(|s| candidate.text.find(s.as_str()));
-    if let Some(at) = stop {
+        candidate.resolved.settings.stop.iter().filter_map(|s| unsettled.find(s.as_str())).min();
+    if let Some(at) = stop.map(|at| candidate.streamed + at) {
         candidate.text.truncate(at);
         candidate.ended = Some(Ended::Stop);
     } else if candidate.constraint.done() {
@@ -412,11 +416,14 @@ fn stream(candidate: &mut Writing, index: usize, observer: &mut dyn Observer, al
 /// character (a BPE token can end inside one, which decodes as U+FFFD) and the longest
 /// tail that begins a stop string.
 fn settled_length(text: &str, stops: &[String]) -> usize {
-    let mut settled = text.trim_end_matches('\u{FFFD}').len();
+    // The incomplete character may complete a stop string, so what precedes it is matched.
+    let whole = text.trim_end_matches('\u{FFFD}');
+    let mut settled = whole.len();
     for stop in stops {
-        let from = text.len().saturating_sub(stop.len().saturating_sub(1));
-        let begins_stop = |at: &usize| text.is_char_boundary(*at) && stop.starts_with(&text[*at..]);
-        if let Some(at) = (from..text.len()).find(begins_stop) {
+        let from = whole.len().saturating_sub(stop.len().saturating_sub(1));
+        let begins_stop =
+            |at: &usize| whole.is_char_boundary(*at) && stop.starts_with(&whole[*at..]);
+        if let Some(at) = (from..whole.len()).find(begins_stop) {
             settled = settled.min(at);
         }
     }
@@ -455,5 +462,16 @@ mod tests {
         }
         assert!(split > 0, "some token ends inside a character");
         assert_eq!(whole, Whole { tokens: ids.len(), bytes: built.len() });
+    }
+
+    #[test]
+    fn text_that_may_begin_a_stop_string_is_held_back() {
+        let stops = ["\n第".to_string(), "THE END".to_string()];
+        assert_eq!(settled_length("one\ntwo", &stops), 7);
+        assert_eq!(settled_length("one\n", &stops), 3);
+        assert_eq!(settled_length("one THE E", &stops), 4);
+        // The stop's second character is still incomplete: the newline waits with it.
+        assert_eq!(settled_length("one\n\u{FFFD}", &stops), 3);
+        assert_eq!(settled_length("one\u{FFFD}", &stops), 3);
     }
 }

@@ -11,6 +11,8 @@ use crate::vocab::Vocab;
 const LINE_ENDS: [&[char]; 2] = [&['，', '。', '！', '？', '；'], &[',', '.', '!', '?', ';']];
 const LAST_LINE_ENDS: [&[char]; 2] = [&['。', '！', '？'], &['.', '!', '?']];
 
+const NO_NEWLINE: &str = "the vocabulary has no newline, so it cannot write lines";
+
 /// Characters per line and lines, like 5x4 for a five-character quatrain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Form {
@@ -117,10 +119,19 @@ impl Constraint {
         if shape.is_free() {
             return Ok(constraint);
         }
+        if shape.lines == Some(0) {
+            return Err("--lines must be at least 1".into());
+        }
+        if shape.acrostic.as_ref().is_some_and(Vec::is_empty) {
+            return Err("--acrostic needs at least one character".into());
+        }
         if shape.form.is_none() && shape.acrostic.is_none() {
             constraint.breaks = (0..vocab.len() as u32)
                 .map(|id| vocab.token_text(id).matches('\n').count())
                 .collect();
+            if constraint.breaks.iter().all(|breaks| *breaks == 0) {
+                return Err(NO_NEWLINE.into());
+            }
             return Ok(constraint);
         }
         if vocab.kind() != crate::config::TokenizerKind::Char {
@@ -128,8 +139,7 @@ impl Constraint {
         }
         let id_of =
             |c: char| vocab.encode_prompt(&c.to_string()).ok().and_then(|ids| ids.first().copied());
-        constraint.newline =
-            Some(id_of('\n').ok_or("the vocabulary has no newline, so it cannot write lines")?);
+        constraint.newline = Some(id_of('\n').ok_or(NO_NEWLINE)?);
         let has_chinese_marks = LINE_ENDS[0].iter().any(|c| id_of(*c).is_some());
         let marks = if has_chinese_marks { 0 } else { 1 };
         for id in 0..vocab.len() as u32 {
@@ -225,8 +235,8 @@ impl Constraint {
     /// Cuts a finished text to the shape's lines: what follows the line break that ended
     /// the last line goes, and that break with it.
     pub fn trim(&self, text: &mut String) {
-        let Some(lines) = self.lines else { return };
-        if let Some((at, _)) = text.match_indices('\n').nth(lines - 1) {
+        let Some(last) = self.lines.and_then(|lines| lines.checked_sub(1)) else { return };
+        if let Some((at, _)) = text.match_indices('\n').nth(last) {
             text.truncate(at);
         }
     }
@@ -260,5 +270,16 @@ mod tests {
         assert!(constraint.done(), "a blank line is a line");
         constraint.trim(&mut text);
         assert_eq!(text, "first\n\nsecond verse");
+    }
+
+    #[test]
+    fn no_lines_and_an_empty_acrostic_are_refused() {
+        let vocab = crate::vocab::train_bpe(std::iter::once("a\nb\n".to_string()), 260, &[]);
+        let vocab = vocab.unwrap();
+        let none = Shape { lines: Some(0), ..Shape::default() };
+        assert_eq!(Constraint::new(&none, &vocab).unwrap_err(), "--lines must be at least 1");
+        let empty = Shape { acrostic: Some(Vec::new()), ..Shape::default() };
+        let refused = Constraint::new(&empty, &vocab).unwrap_err();
+        assert_eq!(refused, "--acrostic needs at least one character");
     }
 }
