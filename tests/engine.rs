@@ -201,6 +201,6 @@ fn only_the_newest_checkpoints_are_kept_and_the_best_one_always() {
     assert_eq!(steps, [150, 200]);
     let best = run.root().join(RunDir::BEST_CHECKPOINT);
     let meta_step = saved::read_step(&best).unwrap();
-    assert!(meta_step % 50 == 0 && meta_step > 0);
+    assert!(meta_step.is_multiple_of(50) && meta_step > 0);
     assert!(summary.best_val_loss.unwrap() <= summary.last_val_loss.unwrap());
 }

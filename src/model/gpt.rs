@@ -133,11 +133,12 @@ impl Gpt {
         self.begin(prompt, false)
     }
 
+    /// Generation never trains, so the cache is filled and stepped outside autograd.
     fn begin(&self, prompt: &Tensor, on_host: bool) -> (Tensor, State) {
         let (batch, time) = (prompt.size()[0], prompt.size()[1]);
         let keep = time.min(self.spec.context);
         let mut cache = self.empty_cache(batch, on_host);
-        let logits = self.fill(&prompt.narrow(1, time - keep, keep), &mut cache);
+        let logits = tch::no_grad(|| self.fill(&prompt.narrow(1, time - keep, keep), &mut cache));
         (logits, State::new(cache))
     }
 }
@@ -181,6 +182,6 @@ impl LanguageModel for Gpt {
     }
 
     fn step(&self, tokens: &Tensor, state: &mut State) -> Tensor {
-        self.step_cached(tokens, state.get_mut::<Cache>())
+        tch::no_grad(|| self.step_cached(tokens, state.get_mut::<Cache>()))
     }
 }

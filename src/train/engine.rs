@@ -326,13 +326,13 @@ impl Trainer {
                 continue;
             }
             let last = self.step == max_steps;
-            if self.step % self.config.train.eval_every as u64 == 0 || last {
+            if self.step.is_multiple_of(self.config.train.eval_every as u64) || last {
                 self.evaluate()?;
             }
-            if self.step % self.config.train.sample_every as u64 == 0 || last {
+            if self.step.is_multiple_of(self.config.train.sample_every as u64) || last {
                 self.write_sample();
             }
-            if self.step % self.config.train.checkpoint_every as u64 == 0 && !last {
+            if self.step.is_multiple_of(self.config.train.checkpoint_every as u64) && !last {
                 self.checkpoint()?;
             }
         }
@@ -436,7 +436,7 @@ impl Trainer {
         self.optimizer.step(lr, grad_scale);
         self.step += 1;
         self.last_train_loss = Some(loss_value);
-        if self.step % SNAPSHOT_EVERY == 0 {
+        if self.step.is_multiple_of(SNAPSHOT_EVERY) {
             self.snapshot = (self.step, self.optimizer.snapshot());
         }
 

@@ -282,7 +282,7 @@ impl TokenFile {
         }
         let documents = word(1)? as usize;
         let header = 16 + documents * 8;
-        if map.len() < header || (map.len() - header) % 4 != 0 {
+        if map.len() < header || !(map.len() - header).is_multiple_of(4) {
             return None;
         }
         let file = TokenFile { storage: Storage::Mapped { map, documents } };
