@@ -123,23 +123,31 @@ impl Gpt {
     fn head(&self, x: &Tensor) -> Tensor {
         self.norm(x, &self.final_norm).linear(&self.token_embedding, None::<Tensor>)
     }
-}
 
-impl Gpt {
-    /// Starts a generation whose steps run as libtorch operations even on the CPU, as they
-    /// do on a GPU; `start` steps in plain Rust when the model is on the CPU. Tests hold
-    /// both to the full forward pass.
-    pub fn start_with_libtorch_steps(&self, prompt: &Tensor) -> (Tensor, State) {
-        self.begin(prompt, false)
-    }
-
-    /// Generation never trains, so the cache is filled and stepped outside autograd.
-    fn begin(&self, prompt: &Tensor, on_host: bool) -> (Tensor, State) {
-        let (batch, time) = (prompt.size()[0], prompt.size()[1]);
-        let keep = time.min(self.spec.context);
-        let mut cache = self.empty_cache(batch, on_host);
-        let logits = tch::no_grad(|| self.fill(&prompt.narrow(1, time - keep, keep), &mut cache));
-        (logits, State::new(cache))
+    /// The logits at every position of `tokens`, read from position 0; with a cache, each
+    /// block's keys and values are written into it as well.
+    fn forward(&self, tokens: &Tensor, train: bool, mut cache: Option<&mut Cache>) -> Tensor {
+        let dropout = if train { self.spec.dropout } else { 0.0 };
+        let mut x = self.embed(tokens, 0, train);
+        for (index, block) in self.blocks.iter().enumerate() {
+            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
+            let (q, k, v) = self.heads(&qkv);
+            if let Some(cache) = cache.as_deref_mut() {
+                cache.keep(index, &k, &v);
+            }
+            let y = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                None::<Tensor>,
+                dropout,
+                true,
+                None,
+                false,
+            );
+            x = self.finish_block(block, &x, &self.merge_heads(&y), train);
+        }
+        self.head(&x)
     }
 }
 
@@ -157,24 +165,7 @@ impl LanguageModel for Gpt {
     }
 
     fn logits(&self, tokens: &Tensor, train: bool) -> Tensor {
-        let dropout = if train { self.spec.dropout } else { 0.0 };
-        let mut x = self.embed(tokens, 0, train);
-        for block in &self.blocks {
-            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
-            let (q, k, v) = self.heads(&qkv);
-            let y = Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                None::<Tensor>,
-                dropout,
-                true,
-                None,
-                false,
-            );
-            x = self.finish_block(block, &x, &self.merge_heads(&y), train);
-        }
-        self.head(&x)
+        self.forward(tokens, train, None)
     }
 
     fn start(&self, prompt: &Tensor, _latent: Option<&Tensor>) -> (Tensor, State) {

@@ -6,6 +6,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::Gpt;
+use crate::model::State;
 
 /// Per block, the keys and values of every position so far, `[batch, heads, context,
 /// head_width]`, filled up to `length`; and the tokens read at the last fill and those
@@ -19,10 +20,37 @@ pub(super) struct Cache {
     on_host: bool,
 }
 
+impl Cache {
+    /// Keeps block `index`'s keys and values `[batch, heads, time, head_width]` of the
+    /// positions from 0.
+    pub(super) fn keep(&mut self, index: usize, keys: &Tensor, values: &Tensor) {
+        let time = keys.size()[2];
+        self.keys[index].narrow(2, 0, time).copy_(keys);
+        self.values[index].narrow(2, 0, time).copy_(values);
+    }
+}
+
 impl Gpt {
+    /// Starts a generation whose steps run as libtorch operations even on the CPU, as they
+    /// do on a GPU; `start` steps in plain Rust when the model is on the CPU. Tests hold
+    /// both to the full forward pass.
+    pub fn start_with_libtorch_steps(&self, prompt: &Tensor) -> (Tensor, State) {
+        self.begin(prompt, false)
+    }
+
+    /// Reads the prompt (its last `context` tokens) into a fresh cache. Generation never
+    /// trains, so the cache is filled and stepped outside autograd.
+    pub(super) fn begin(&self, prompt: &Tensor, on_host: bool) -> (Tensor, State) {
+        let (batch, time) = (prompt.size()[0], prompt.size()[1]);
+        let keep = time.min(self.spec.context);
+        let mut cache = self.empty_cache(batch, on_host);
+        let logits = tch::no_grad(|| self.fill(&prompt.narrow(1, time - keep, keep), &mut cache));
+        (logits, State::new(cache))
+    }
+
     /// A cache for `batch` sequences, with the prompt's positions still to be filled; its
     /// steps run on the host when `on_host` and the model lives there.
-    pub(super) fn empty_cache(&self, batch: i64, on_host: bool) -> Cache {
+    fn empty_cache(&self, batch: i64, on_host: bool) -> Cache {
         let head_width = self.spec.embedding / self.spec.heads;
         let shape = [batch, self.spec.heads, self.spec.context, head_width];
         let device = self.vs.device();
@@ -40,30 +68,10 @@ impl Gpt {
     /// Reads `tokens` `[batch, time]` into the cache from position 0 and gives the logits
     /// after the last of them.
     pub(super) fn fill(&self, tokens: &Tensor, cache: &mut Cache) -> Tensor {
-        let time = tokens.size()[1];
-        cache.length = time;
+        cache.length = tokens.size()[1];
         cache.tokens = tokens.shallow_clone();
         cache.stepped.clear();
-
-        let mut x = self.embed(tokens, 0, false);
-        for (index, block) in self.blocks.iter().enumerate() {
-            let qkv = self.norm(&x, &block.attention_norm).linear(&block.qkv, None::<Tensor>);
-            let (q, k, v) = self.heads(&qkv);
-            cache.keys[index].narrow(2, 0, time).copy_(&k);
-            cache.values[index].narrow(2, 0, time).copy_(&v);
-            let y = Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                None::<Tensor>,
-                0.0,
-                true,
-                None,
-                false,
-            );
-            x = self.finish_block(block, &x, &self.merge_heads(&y), false);
-        }
-        super::super::last_position(&self.head(&x))
+        super::super::last_position(&self.forward(tokens, false, Some(cache)))
     }
 
     /// Reads one token per sequence, `[batch]` or `[batch, 1]`, and gives the next logits.
@@ -113,6 +121,6 @@ impl Gpt {
             x = x.addmm(&y.reshape([batch, width]), &block.attention_out.tr());
             x = x.addmm(&self.mlp_hidden(block, &x), &block.mlp_out.tr());
         }
-        self.norm(&x, &self.final_norm).linear(&self.token_embedding, None::<Tensor>)
+        self.head(&x)
     }
 }
