@@ -159,15 +159,16 @@ pub fn generate_with(
 ) -> Result<Vec<Generated>, String> {
     let prompt = prompt_ids(vocab, request)?;
     let mut writing = Vec::with_capacity(request.candidates.len());
+    // The shape after the prompt, the same for every candidate.
+    let mut constraint = Constraint::new(&request.shape, vocab)?;
+    for id in vocab.encode_prompt(&request.prompt).map_err(|e| e.to_string())? {
+        constraint
+            .advance(id, vocab)
+            .map_err(|e| format!("the prompt does not fit the shape: {e}"))?;
+    }
+    // A prompt that already has the shape's lines leaves nothing to write.
+    let ended = constraint.done().then_some(Ended::Shape);
     for candidate in &request.candidates {
-        let mut constraint = Constraint::new(&request.shape, vocab)?;
-        for id in vocab.encode_prompt(&request.prompt).map_err(|e| e.to_string())? {
-            constraint
-                .advance(id, vocab)
-                .map_err(|e| format!("the prompt does not fit the shape: {e}"))?;
-        }
-        // A prompt that already has the shape's lines leaves nothing to write.
-        let ended = constraint.done().then_some(Ended::Shape);
         writing.push(Writing {
             resolved: candidate.settings.resolve(vocab)?,
             rng: ChaCha8Rng::seed_from_u64(candidate.seed),
@@ -176,9 +177,9 @@ pub fn generate_with(
             text: request.prompt.clone(),
             streamed: request.prompt.len(),
             whole: Whole { tokens: 0, bytes: request.prompt.len() },
-            constraint,
+            constraint: constraint.clone(),
             forced: Vec::new(),
-            ended,
+            ended: ended.clone(),
         });
     }
     let count = writing.len() as i64;
@@ -225,7 +226,7 @@ pub fn generate_with(
             logits = model.step(&next, &mut state);
         }
         for (index, candidate) in writing.iter_mut().enumerate() {
-            stream(candidate, index, observer, true);
+            flush(candidate, index, observer);
         }
         Ok(())
     })?;
@@ -350,7 +351,7 @@ fn write(
 ) {
     if token == vocab.end_of_document() {
         candidate.ended = Some(Ended::EndOfDocument);
-        return stream(candidate, index, observer, false);
+        return stream(candidate, index, observer);
     }
     candidate.history.push(token);
     candidate.written.push(token);
@@ -363,7 +364,7 @@ fn write(
     let _ = candidate.constraint.advance(token, vocab);
 
     // What has streamed is final, so a stop is looked for only after it.
-    let unsettled = &candidate.text[candidate.streamed..];
+    let unsettled = candidate.text.get(candidate.streamed..).unwrap_or("");
     let stop =
         candidate.resolved.settings.stop.iter().filter_map(|s| unsettled.find(s.as_str())).min();
     if let Some(at) = stop.map(|at| candidate.streamed + at) {
@@ -373,7 +374,7 @@ fn write(
         candidate.constraint.trim(&mut candidate.text);
         candidate.ended = Some(Ended::Shape);
     }
-    stream(candidate, index, observer, false);
+    stream(candidate, index, observer);
 }
 
 /// How far a BPE text is made of whole characters: its first `tokens` written tokens,
@@ -396,20 +397,25 @@ fn append_decoded(vocab: &Vocab, written: &[u32], text: &mut String, whole: &mut
     }
 }
 
-/// Tells the observer the text settled since it last heard: all of it once the candidate
-/// has ended (or `all`), else all but a tail that may still change.
-fn stream(candidate: &mut Writing, index: usize, observer: &mut dyn Observer, all: bool) {
+/// Tells the observer the text a token settled: all that is new once the candidate has
+/// ended, else all but a tail that may still change.
+fn stream(candidate: &mut Writing, index: usize, observer: &mut dyn Observer) {
     let text = &candidate.text;
-    let settled = if all || candidate.ended.is_some() {
-        text.len()
-    } else {
-        settled_length(text, &candidate.resolved.settings.stop)
+    let settled = match candidate.ended {
+        Some(_) => text.len(),
+        None => settled_length(text, &candidate.resolved.settings.stop),
     };
-    let added = text.get(candidate.streamed..settled).unwrap_or("");
-    if !(all && added.is_empty()) {
-        observer.token(index, added);
-    }
+    observer.token(index, text.get(candidate.streamed..settled).unwrap_or(""));
     candidate.streamed = candidate.streamed.max(settled);
+}
+
+/// When generation stops, tells the observer what it has not heard yet, if anything.
+fn flush(candidate: &mut Writing, index: usize, observer: &mut dyn Observer) {
+    let rest = candidate.text.get(candidate.streamed..).unwrap_or("");
+    if !rest.is_empty() {
+        observer.token(index, rest);
+        candidate.streamed = candidate.text.len();
+    }
 }
 
 /// How much of `text` the next tokens cannot change: all but a trailing incomplete
